@@ -1,0 +1,85 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// NSTModel is numerical code: debug Swift is 10-100x slower on its loops, which would make
+// `swift test` (a debug build) too slow for the golden and training tests. So NSTModel and
+// its C codec are always optimised; everything else keeps the normal debug settings.
+let optimised: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+
+let package = Package(
+    name: "nst-orchestrator",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "NSTModel", targets: ["NSTModel"]),
+        .library(name: "JobStore", targets: ["JobStore"]),
+        .library(name: "Coordinator", targets: ["Coordinator"]),
+        .executable(name: "worker", targets: ["Worker"]),
+        .executable(name: "orchestrator", targets: ["orchestrator"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.60.0"),
+    ],
+    targets: [
+        // MARK: - System libraries
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        // libjpeg and libpng report errors by longjmp; this C target does the setjmp itself
+        // so that no longjmp ever crosses a Swift frame.
+        .target(name: "CImageCodec", dependencies: ["CJPEG", "CPNG"],
+                cSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
+
+        // MARK: - Libraries
+        .target(name: "NSTModel", dependencies: ["CBLAS", "CImageCodec"],
+                swiftSettings: optimised,
+                linkerSettings: [.linkedLibrary("openblas")]),
+        .target(name: "JobStore", dependencies: [
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .target(name: "Coordinator", dependencies: [
+            "JobStore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+
+        // MARK: - Executables
+        .executableTarget(name: "Worker", dependencies: [
+            "NSTModel", "Coordinator",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "orchestrator", dependencies: [
+            "NSTModel", "JobStore", "Coordinator",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // MARK: - Tests
+        .testTarget(name: "NSTModelTests", dependencies: ["NSTModel"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "JobStoreTests", dependencies: ["JobStore"]),
+        .testTarget(name: "CoordinatorTests", dependencies: [
+            "Coordinator", "JobStore",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+        .testTarget(name: "EndToEndTests", dependencies: ["NSTModel"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

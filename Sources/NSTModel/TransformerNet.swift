@@ -1,0 +1,107 @@
+import Foundation
+
+/// Johnson et al.'s image transformation network exactly as in the seed (and
+/// `torch_reference.py`): three convolutions (9×9, then two stride-2 3×3) with instance norm
+/// and ReLU, five residual blocks of 128 channels, two nearest-×2 upsample convolutions and a
+/// final 9×9 convolution. Input and output are [N, 3, H, W] images in [0, 255] (the output is
+/// not clamped during training); H and W should be multiples of 4.
+public final class TransformerNet {
+    public let conv1: ConvLayer, in1: InstanceNormLayer
+    public let conv2: ConvLayer, in2: InstanceNormLayer
+    public let conv3: ConvLayer, in3: InstanceNormLayer
+    public let res: [ResidualBlock]
+    public let deconv1: ConvLayer, in4: InstanceNormLayer
+    public let deconv2: ConvLayer, in5: InstanceNormLayer
+    public let deconv3: ConvLayer
+    public let parameters: [Parameter]
+    let ctx = Workspace()
+
+    public init() {
+        conv1 = ConvLayer("conv1", cin: 3, cout: 32, k: 9, stride: 1)
+        in1 = InstanceNormLayer("in1", channels: 32, relu: true)
+        conv2 = ConvLayer("conv2", cin: 32, cout: 64, k: 3, stride: 2)
+        in2 = InstanceNormLayer("in2", channels: 64, relu: true)
+        conv3 = ConvLayer("conv3", cin: 64, cout: 128, k: 3, stride: 2)
+        in3 = InstanceNormLayer("in3", channels: 128, relu: true)
+        res = (1...5).map { ResidualBlock("res\($0)", channels: 128) }
+        deconv1 = ConvLayer("deconv1", cin: 128, cout: 64, k: 3, stride: 1, upsample: true)
+        in4 = InstanceNormLayer("in4", channels: 64, relu: true)
+        deconv2 = ConvLayer("deconv2", cin: 64, cout: 32, k: 3, stride: 1, upsample: true)
+        in5 = InstanceNormLayer("in5", channels: 32, relu: true)
+        deconv3 = ConvLayer("deconv3", cin: 32, cout: 3, k: 9, stride: 1)
+        // The order of PyTorch's state_dict.
+        var ps = conv1.parameters + in1.parameters + conv2.parameters + in2.parameters
+        ps += conv3.parameters + in3.parameters
+        for r in res { ps += r.parameters }
+        ps += deconv1.parameters + in4.parameters + deconv2.parameters + in5.parameters + deconv3.parameters
+        parameters = ps
+    }
+
+    /// PyTorch's default initialisation (Conv2d: weight and bias U(−1/√fan_in, 1/√fan_in);
+    /// InstanceNorm2d: weight 1, bias 0), drawn from SplitMix64 seeded with `seed` per tensor.
+    public convenience init(seed: UInt64) {
+        self.init()
+        for p in parameters {
+            if p.shape.count == 4 {
+                let bound = 1 / Double(p.shape[1] * p.shape[2] * p.shape[3]).squareRoot()
+                fillDeterministic(p.value, name: p.name, baseSeed: seed, offset: 0, bound: bound)
+            }
+        }
+        for layer in convLayers {
+            let bound = 1 / Double(layer.spec.cin * layer.spec.k * layer.spec.k).squareRoot()
+            fillDeterministic(layer.bias.value, name: layer.bias.name, baseSeed: seed, offset: 0, bound: bound)
+        }
+    }
+
+    public var convLayers: [ConvLayer] {
+        [conv1, conv2, conv3] + res.flatMap { [$0.conv1, $0.conv2] } + [deconv1, deconv2, deconv3]
+    }
+
+    public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
+
+    public func zeroGradients() { for p in parameters { p.grad?.zero() } }
+
+    // MARK: - Forward / backward
+
+    /// The returned tensor is owned by the network and overwritten by the next forward.
+    public func forward(_ x: Tensor) -> Tensor {
+        var y = in1.forward(conv1.forward(x, ctx))
+        y = in2.forward(conv2.forward(y, ctx))
+        y = in3.forward(conv3.forward(y, ctx))
+        for r in res { y = r.forward(y, ctx) }
+        y = in4.forward(deconv1.forward(y, ctx))
+        y = in5.forward(deconv2.forward(y, ctx))
+        return deconv3.forward(y, ctx)
+    }
+
+    /// Accumulates parameter gradients from `dy`, the gradient of the last forward's output.
+    /// `dy` is copied first and not modified. There is no input gradient (nothing needs it).
+    public func backward(_ dy: Tensor) {
+        let n = dy.count
+        let size = max(n, 32 * dy[dim: 0] * dy[dim: 2] * dy[dim: 3])  // the largest activation
+        var a = ctx.grads[0].pointer(size), b = ctx.grads[1].pointer(size)
+        let c = ctx.grads[2].pointer(size)
+        a.update(from: dy.data, count: n)
+        deconv3.backward(dy: a, dx: b, ctx); swap(&a, &b)
+        in5.backward(dy: a, dx: b); swap(&a, &b)
+        deconv2.backward(dy: a, dx: b, ctx); swap(&a, &b)
+        in4.backward(dy: a, dx: b); swap(&a, &b)
+        deconv1.backward(dy: a, dx: b, ctx); swap(&a, &b)
+        for r in res.reversed() { r.backward(dy: a, dx: b, tmp: c, ctx); swap(&a, &b) }
+        in3.backward(dy: a, dx: b); swap(&a, &b)
+        conv3.backward(dy: a, dx: b, ctx); swap(&a, &b)
+        in2.backward(dy: a, dx: b); swap(&a, &b)
+        conv2.backward(dy: a, dx: b, ctx); swap(&a, &b)
+        in1.backward(dy: a, dx: b); swap(&a, &b)
+        conv1.backward(dy: a, dx: nil, ctx)
+    }
+
+    /// Bytes held by activations and scratch after a step (for the benchmark's memory table).
+    public var activationBytes: Int {
+        var total = ctx.bytes
+        for l in convLayers { total += l.activationBytes }
+        for l in [in1, in2, in3, in4, in5] { total += l.activationBytes }
+        for r in res { total += r.in1.activationBytes + r.in2.activationBytes + r.out.bytes }
+        return total
+    }
+}
