@@ -65,35 +65,37 @@ public final class TransformerNet {
 
     /// The returned tensor is owned by the network and overwritten by the next forward.
     public func forward(_ x: Tensor) -> Tensor {
-        var y = in1.forward(conv1.forward(x, ctx))
-        y = in2.forward(conv2.forward(y, ctx))
-        y = in3.forward(conv3.forward(y, ctx))
-        for r in res { y = r.forward(y, ctx) }
-        y = in4.forward(deconv1.forward(y, ctx))
-        y = in5.forward(deconv2.forward(y, ctx))
-        return deconv3.forward(y, ctx)
+        var y = Profiler.time("net conv1+in1 fwd") { in1.forward(conv1.forward(x, ctx)) }
+        y = Profiler.time("net conv2+in2 fwd") { in2.forward(conv2.forward(y, ctx)) }
+        y = Profiler.time("net conv3+in3 fwd") { in3.forward(conv3.forward(y, ctx)) }
+        for (i, r) in res.enumerated() { y = Profiler.time("net res\(i + 1) fwd") { r.forward(y, ctx) } }
+        y = Profiler.time("net deconv1+in4 fwd") { in4.forward(deconv1.forward(y, ctx)) }
+        y = Profiler.time("net deconv2+in5 fwd") { in5.forward(deconv2.forward(y, ctx)) }
+        return Profiler.time("net deconv3 fwd") { deconv3.forward(y, ctx) }
     }
 
     /// Accumulates parameter gradients from `dy`, the gradient of the last forward's output.
-    /// `dy` is copied first and not modified. There is no input gradient (nothing needs it).
-    public func backward(_ dy: Tensor) {
+    /// `dy` is copied first and not modified. The input gradient is only computed when `dx` is
+    /// given (training never needs it).
+    public func backward(_ dy: Tensor, dx: Tensor? = nil) {
         let n = dy.count
         let size = max(n, 32 * dy[dim: 0] * dy[dim: 2] * dy[dim: 3])  // the largest activation
         var a = ctx.grads[0].pointer(size), b = ctx.grads[1].pointer(size)
         let c = ctx.grads[2].pointer(size)
         a.update(from: dy.data, count: n)
-        deconv3.backward(dy: a, dx: b, ctx); swap(&a, &b)
-        in5.backward(dy: a, dx: b); swap(&a, &b)
-        deconv2.backward(dy: a, dx: b, ctx); swap(&a, &b)
-        in4.backward(dy: a, dx: b); swap(&a, &b)
-        deconv1.backward(dy: a, dx: b, ctx); swap(&a, &b)
-        for r in res.reversed() { r.backward(dy: a, dx: b, tmp: c, ctx); swap(&a, &b) }
-        in3.backward(dy: a, dx: b); swap(&a, &b)
-        conv3.backward(dy: a, dx: b, ctx); swap(&a, &b)
-        in2.backward(dy: a, dx: b); swap(&a, &b)
-        conv2.backward(dy: a, dx: b, ctx); swap(&a, &b)
-        in1.backward(dy: a, dx: b); swap(&a, &b)
-        conv1.backward(dy: a, dx: nil, ctx)
+        Profiler.time("net deconv3 bwd") { deconv3.backward(dy: a, dx: b, ctx) }; swap(&a, &b)
+        Profiler.time("net deconv2+in5 bwd") {
+            in5.backward(dy: a, dx: b); deconv2.backward(dy: b, dx: a, ctx)
+        }
+        Profiler.time("net deconv1+in4 bwd") {
+            in4.backward(dy: a, dx: b); deconv1.backward(dy: b, dx: a, ctx)
+        }
+        for (i, r) in res.enumerated().reversed() {
+            Profiler.time("net res\(i + 1) bwd") { r.backward(dy: a, dx: b, tmp: c, ctx) }; swap(&a, &b)
+        }
+        Profiler.time("net conv3+in3 bwd") { in3.backward(dy: a, dx: b); conv3.backward(dy: b, dx: a, ctx) }
+        Profiler.time("net conv2+in2 bwd") { in2.backward(dy: a, dx: b); conv2.backward(dy: b, dx: a, ctx) }
+        Profiler.time("net conv1+in1 bwd") { in1.backward(dy: a, dx: b); conv1.backward(dy: b, dx: dx?.data, ctx) }
     }
 
     /// Bytes held by activations and scratch after a step (for the benchmark's memory table).

@@ -12,6 +12,8 @@ public final class VGG16 {
 
     /// torchvision indices of the convolutions in features[0:23].
     public static let convIndices = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21]
+    static let layerNames = ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
+                             "conv4_1", "conv4_2", "conv4_3"]
     static let channels = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512]
     /// After which conv (position in `convIndices`) a pool follows, and where the taps are.
     static let poolAfter: Set<Int> = [1, 3, 6]
@@ -70,8 +72,10 @@ public final class VGG16 {
         depth = 0
         for i in 0..<specs.count {
             let y = convOut[i].get(specs[i].output(cur.dims4))
-            conv2dForward(y.data, cur.data, cur.dims4, parameters[2 * i].value.data, parameters[2 * i + 1].value.data, specs[i], ws)
-            reluForward(y.data, y.data, y.count)
+            Profiler.time("vgg \(Self.layerNames[i]) fwd") {
+                conv2dForward(y.data, cur.data, cur.dims4, parameters[2 * i].value.data, parameters[2 * i + 1].value.data, specs[i], ws)
+                reluForward(y.data, y.data, y.count)
+            }
             depth = i + 1
             cur = y
             if let tap = Self.tapAfter[i] {
@@ -107,10 +111,12 @@ public final class VGG16 {
                 swap(&a, &b)
             }
             if let tap = Self.tapAfter[i] { addTapGradient(tap, a) }
-            reluBackward(a, a, y: y.data, y.count)
             let xin = i == 0 ? input! : (poolOut[i - 1]?.tensor ?? convOut[i - 1].tensor!)
-            conv2dBackward(dx: i == 0 ? dx : b, dw: nil, db: nil, dy: a, x: xin.data, xin.dims4,
-                           w: parameters[2 * i].value.data, specs[i], ws)
+            Profiler.time("vgg \(Self.layerNames[i]) bwd") {
+                reluBackward(a, a, y: y.data, y.count)
+                conv2dBackward(dx: i == 0 ? dx : b, dw: nil, db: nil, dy: a, x: xin.data, xin.dims4,
+                               w: parameters[2 * i].value.data, specs[i], ws)
+            }
             swap(&a, &b)
         }
     }

@@ -1,0 +1,152 @@
+import Foundation
+import GRDB
+
+// MARK: - JobState
+
+/// Where a job stands. `queued → running → succeeded`; `running → queued` on lease expiry,
+/// retryable failure or release; `→ failed` at max attempts or on a non-retryable failure;
+/// `queued|running → cancelled`; `failed|cancelled → queued` by retry.
+public enum JobState: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case queued, running, succeeded, failed, cancelled
+
+    /// True for states no worker will change (`succeeded`, `failed`, `cancelled`).
+    public var isTerminal: Bool {
+        self == .succeeded || self == .failed || self == .cancelled
+    }
+}
+
+// MARK: - Job
+
+/// One row of the `jobs` table: a style's training and its lease. Times are stored as
+/// seconds since 1970 (REAL), so they round-trip exactly.
+public struct Job: Codable, Sendable, Equatable, Identifiable {
+    public var id: Int64
+    public var name: String
+    /// The full submitted configuration (column `config_json`).
+    public var config: JobConfig
+    public var state: JobState
+    public var priority: Int
+    /// 1 for the first attempt; + 1 after each lease expiry or retryable failure.
+    public var attempt: Int
+    public var maxAttempts: Int
+    /// The worker holding (or, once finished or cancelled, last holding) the lease.
+    public var leaseOwner: String?
+    /// The current lease token (128-bit random hex); kept after success or cancellation so
+    /// that the last holder gets an exact answer, cleared when the job is queued again.
+    public var leaseToken: String?
+    /// Set only while running.
+    public var leaseExpiresAt: Date?
+    /// The lease length granted at lease time; each heartbeat extends the lease by it.
+    public var leaseSeconds: TimeInterval?
+    public var imagesDone: Int
+    /// Known from the config when `steps` is set, else reported by the worker.
+    public var imagesTotal: Int?
+    /// Steps done (the last completed step).
+    public var step: Int
+    public var stepsTotal: Int?
+    /// The step the current attempt started from: the latest checkpoint's step, 0 if none.
+    public var resumedFromStep: Int
+    public var latestCheckpointID: Int64?
+    /// SHA-256 of the final model in the artifact store, once succeeded.
+    public var modelSHA256: String?
+    public var modelSize: Int64?
+    /// Why the job failed (set only in state `failed`).
+    public var failureReason: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// When the current attempt was leased.
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// Training speed last reported by the worker.
+    public var imagesPerS: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case id, name
+        case config = "config_json"
+        case state, priority, attempt
+        case maxAttempts = "max_attempts"
+        case leaseOwner = "lease_owner"
+        case leaseToken = "lease_token"
+        case leaseExpiresAt = "lease_expires_at"
+        case leaseSeconds = "lease_seconds"
+        case imagesDone = "images_done"
+        case imagesTotal = "images_total"
+        case step
+        case stepsTotal = "steps_total"
+        case resumedFromStep = "resumed_from_step"
+        case latestCheckpointID = "latest_checkpoint_id"
+        case modelSHA256 = "model_sha256"
+        case modelSize = "model_size"
+        case failureReason = "failure_reason"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case imagesPerS = "images_per_s"
+    }
+}
+
+extension Job: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "jobs"
+
+    /// Columns for the query interface.
+    public enum Columns {
+        public static let id = Column(CodingKeys.id)
+        public static let name = Column(CodingKeys.name)
+        public static let state = Column(CodingKeys.state)
+        public static let priority = Column(CodingKeys.priority)
+        public static let leaseOwner = Column(CodingKeys.leaseOwner)
+        public static let leaseExpiresAt = Column(CodingKeys.leaseExpiresAt)
+        public static let createdAt = Column(CodingKeys.createdAt)
+    }
+
+    public static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy {
+        .timeIntervalSince1970
+    }
+}
+
+// MARK: - Insertion
+
+/// The columns of a new job; the rest take their schema defaults. Inserted with
+/// `insertAndFetch(_:as: Job.self)` so that `Job.id` never has to be optional.
+struct NewJob: Encodable, PersistableRecord {
+    static let databaseTableName = "jobs"
+    var name: String
+    var config: JobConfig
+    var state: JobState
+    var priority: Int
+    var attempt: Int
+    var maxAttempts: Int
+    var imagesTotal: Int?
+    var stepsTotal: Int?
+    var createdAt: Date
+    var updatedAt: Date
+
+    init(config: JobConfig, now: Date) {
+        name = config.name
+        self.config = config
+        state = .queued
+        priority = config.priority
+        attempt = 1
+        maxAttempts = config.maxAttempts
+        imagesTotal = config.plannedImages
+        stepsTotal = config.plannedSteps
+        createdAt = now
+        updatedAt = now
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case config = "config_json"
+        case state, priority, attempt
+        case maxAttempts = "max_attempts"
+        case imagesTotal = "images_total"
+        case stepsTotal = "steps_total"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+
+    static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy {
+        .timeIntervalSince1970
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+
+// MARK: - JobConfig
+
+/// The full configuration of one style's training, as submitted and as handed to a worker.
+/// Encoded with snake_case keys (`style_sha256`, `image_size`, …); missing keys take the
+/// defaults below when decoding.
+public struct JobConfig: Codable, Sendable, Equatable {
+    /// The style's name, unique among live jobs; also the file name of the fetched model,
+    /// so it is restricted to `[A-Za-z0-9._-]`, not starting with a dot.
+    public var name: String
+    /// SHA-256 (lowercase hex) of the style image in the coordinator's artifact store.
+    public var styleSHA256: String
+    /// Side of the square training crops.
+    public var imageSize: Int
+    /// Side the style image is resized to.
+    public var styleSize: Int
+    public var batchSize: Int
+    public var epochs: Int
+    /// At most this many dataset images per epoch, if set.
+    public var maxImages: Int?
+    /// Train exactly this many steps; when set it overrides `epochs`.
+    public var steps: Int?
+    /// Adam learning rate.
+    public var lr: Double
+    public var contentWeight: Double
+    public var styleWeight: Double
+    /// Upload a checkpoint every this many steps.
+    public var checkpointEvery: Int
+    public var seed: UInt64
+    /// Higher is leased first; FIFO within a priority.
+    public var priority: Int
+    /// Attempts (leases that end in expiry or retryable failure) before the job fails.
+    public var maxAttempts: Int
+
+    public init(
+        name: String, styleSHA256: String, imageSize: Int = 256, styleSize: Int = 256,
+        batchSize: Int = 4, epochs: Int = 1, maxImages: Int? = nil, steps: Int? = nil,
+        lr: Double = 1e-3, contentWeight: Double = 1e5, styleWeight: Double = 1e10,
+        checkpointEvery: Int = 100, seed: UInt64 = 42, priority: Int = 0, maxAttempts: Int = 3
+    ) {
+        self.name = name
+        self.styleSHA256 = styleSHA256
+        self.imageSize = imageSize
+        self.styleSize = styleSize
+        self.batchSize = batchSize
+        self.epochs = epochs
+        self.maxImages = maxImages
+        self.steps = steps
+        self.lr = lr
+        self.contentWeight = contentWeight
+        self.styleWeight = styleWeight
+        self.checkpointEvery = checkpointEvery
+        self.seed = seed
+        self.priority = priority
+        self.maxAttempts = maxAttempts
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case styleSHA256 = "style_sha256"
+        case imageSize = "image_size"
+        case styleSize = "style_size"
+        case batchSize = "batch_size"
+        case epochs
+        case maxImages = "max_images"
+        case steps
+        case lr
+        case contentWeight = "content_weight"
+        case styleWeight = "style_weight"
+        case checkpointEvery = "checkpoint_every"
+        case seed
+        case priority
+        case maxAttempts = "max_attempts"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = JobConfig(name: "", styleSHA256: "")
+        name = try c.decode(String.self, forKey: .name)
+        styleSHA256 = try c.decode(String.self, forKey: .styleSHA256)
+        imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize) ?? d.imageSize
+        styleSize = try c.decodeIfPresent(Int.self, forKey: .styleSize) ?? d.styleSize
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
+        maxImages = try c.decodeIfPresent(Int.self, forKey: .maxImages)
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps)
+        lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr
+        contentWeight = try c.decodeIfPresent(Double.self, forKey: .contentWeight) ?? d.contentWeight
+        styleWeight = try c.decodeIfPresent(Double.self, forKey: .styleWeight) ?? d.styleWeight
+        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        priority = try c.decodeIfPresent(Int.self, forKey: .priority) ?? d.priority
+        maxAttempts = try c.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? d.maxAttempts
+    }
+}
+
+// MARK: - Validation
+
+extension JobConfig {
+    /// Every problem with this config, each as `key: message` using the snake_case key;
+    /// empty when the config is valid.
+    public func problems() -> [String] {
+        var out: [String] = []
+        if let p = Self.nameProblem(name) { out.append("name: \(p)") }
+        if !Self.isSHA256(styleSHA256) {
+            out.append("style_sha256: expected 64 lowercase hex digits, got \"\(styleSHA256)\"")
+        }
+        func positive(_ key: String, _ value: Int?) {
+            if let value, value <= 0 { out.append("\(key): must be positive, got \(value)") }
+        }
+        positive("image_size", imageSize)
+        positive("style_size", styleSize)
+        positive("batch_size", batchSize)
+        positive("epochs", epochs)
+        positive("max_images", maxImages)
+        positive("steps", steps)
+        positive("checkpoint_every", checkpointEvery)
+        positive("max_attempts", maxAttempts)
+        if !(lr.isFinite && lr > 0) { out.append("lr: must be a positive number, got \(lr)") }
+        if !(contentWeight.isFinite && contentWeight >= 0) {
+            out.append("content_weight: must be a non-negative number, got \(contentWeight)")
+        }
+        if !(styleWeight.isFinite && styleWeight >= 0) {
+            out.append("style_weight: must be a non-negative number, got \(styleWeight)")
+        }
+        return out
+    }
+
+    /// Throws `StoreError.invalidConfig` listing every problem, if any.
+    public func validate() throws {
+        let found = problems()
+        if !found.isEmpty {
+            throw StoreError.invalidConfig(reason: "\(name): " + found.joined(separator: "; "))
+        }
+    }
+
+    /// Why `name` cannot be a job name (it becomes a file name), or nil if it can.
+    public static func nameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "must not be empty" }
+        if name.utf8.count > 128 { return "longer than 128 bytes" }
+        if name.hasPrefix(".") { return "must not start with '.'" }
+        let allowed = name.unicodeScalars.allSatisfy { s in
+            s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s)
+                          || s == "." || s == "_" || s == "-")
+        }
+        return allowed ? nil : "only letters, digits, '.', '_' and '-' are allowed, got \"\(name)\""
+    }
+
+    /// True if `text` is a SHA-256 digest in lowercase hex.
+    public static func isSHA256(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// Steps of training when known from the config alone (`steps`), else nil until a worker
+    /// that knows its dataset reports it.
+    var plannedSteps: Int? { steps }
+
+    /// Images of training when known from the config alone.
+    var plannedImages: Int? { steps.map { $0 * batchSize } }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import GRDB
+
+// MARK: - Submitting, cancelling, retrying
+
+extension JobStore {
+    /// Creates one queued job per config, all in one transaction. Every config is validated
+    /// first (nothing is created if any is invalid: `StoreError.invalidConfig` lists every
+    /// problem as `configs[i]: key: message`). Without `force`, a config whose name matches a
+    /// queued or running job — including one created earlier in the same call — is skipped
+    /// and reported instead.
+    public func submitJobs(_ configs: [JobConfig], force: Bool = false) async throws -> SubmitResult {
+        let problems = configs.enumerated().flatMap { i, config in
+            config.problems().map { "configs[\(i)] (\(config.name)): \($0)" }
+        }
+        if !problems.isEmpty {
+            throw StoreError.invalidConfig(reason: problems.joined(separator: "; "))
+        }
+        return try await write("submitJobs") { db, now in
+            var result = SubmitResult(created: [], skipped: [])
+            for config in configs {
+                let live = try Job.filter(Job.Columns.name == config.name)
+                    .filter([JobState.queued, JobState.running].contains(Job.Columns.state))
+                    .order(Job.Columns.id).fetchOne(db)
+                if live != nil && !force {
+                    result.skipped.append(config.name)
+                    continue
+                }
+                let job = try NewJob(config: config, now: now).insertAndFetch(db, as: Job.self)
+                let reason = live.map { "submitted with force while job \($0.id) is \($0.state.rawValue)" }
+                try Self.recordEvent(db, job: job.id, at: now, kind: .submitted, from: nil, to: .queued,
+                                     reason: reason ?? "submitted", worker: nil)
+                result.created.append(job.id)
+            }
+            return result
+        }
+    }
+
+    /// Cancels a queued or running job. A running job keeps its lease token, so its worker's
+    /// next heartbeat answers `.cancelled`; any other report under it is refused.
+    /// - Throws: `notFound`, or `invalidTransition` from any other state (nothing changes).
+    @discardableResult
+    public func cancelJob(id: Int64, reason: String = "cancelled by request") async throws -> Job {
+        try await write("cancelJob") { db, now in
+            let job = try Self.fetchJob(db, id)
+            guard job.state == .queued || job.state == .running else {
+                throw StoreError.invalidTransition(jobID: id, from: job.state, to: .cancelled)
+            }
+            return try Self.cancel(db, job, reason: reason, now: now)
+        }
+    }
+
+    /// Cancels every queued and running job in one transaction; returns their ids.
+    @discardableResult
+    public func cancelAll(reason: String = "cancelled by request (all)") async throws -> [Int64] {
+        try await write("cancelAll") { db, now in
+            let live = try Job.filter([JobState.queued, JobState.running].contains(Job.Columns.state))
+                .order(Job.Columns.id).fetchAll(db)
+            return try live.map { try Self.cancel(db, $0, reason: reason, now: now).id }
+        }
+    }
+
+    /// Puts a failed or cancelled job back in the queue: attempt 1, failure reason cleared,
+    /// lease cleared. Its checkpoints are kept, so the next lease resumes from the latest.
+    /// - Throws: `notFound`, or `invalidTransition` from any other state (nothing changes).
+    @discardableResult
+    public func retryJob(id: Int64, reason: String = "retried by request") async throws -> Job {
+        try await write("retryJob") { db, now in
+            var job = try Self.fetchJob(db, id)
+            guard job.state == .failed || job.state == .cancelled else {
+                throw StoreError.invalidTransition(jobID: id, from: job.state, to: .queued)
+            }
+            let from = job.state
+            job.state = .queued
+            job.attempt = 1
+            job.failureReason = nil
+            job.finishedAt = nil
+            job.clearLease()
+            job.updatedAt = now
+            try job.update(db)
+            try Self.recordEvent(db, job: id, at: now, kind: .retried, from: from, to: .queued,
+                                 reason: reason, worker: nil)
+            return job
+        }
+    }
+
+    // MARK: - Inside a transaction
+
+    static func cancel(_ db: Database, _ job: Job, reason: String, now: Date) throws -> Job {
+        var job = job
+        let from = job.state
+        job.state = .cancelled
+        job.leaseExpiresAt = nil  // token and owner stay: see `heartbeat`
+        job.finishedAt = now
+        job.updatedAt = now
+        try job.update(db)
+        try detachWorker(db, jobID: job.id)
+        try recordEvent(db, job: job.id, at: now, kind: .cancelled, from: from, to: .cancelled,
+                        reason: reason, worker: from == .running ? job.leaseOwner : nil)
+        return job
+    }
+}
+
+extension Job {
+    /// Forgets the lease (the job goes back to the queue).
+    mutating func clearLease() {
+        leaseOwner = nil
+        leaseToken = nil
+        leaseExpiresAt = nil
+        leaseSeconds = nil
+    }
+}

@@ -1,0 +1,97 @@
+import GRDB
+
+// MARK: - Migrations
+
+extension JobStore {
+    /// The store's migrations, by name, in order. Append-only: a shipped migration is never
+    /// edited; schema changes are new migrations ("v2", …).
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+
+        migrator.registerMigration("v1") { db in
+            // Times are REAL seconds since 1970 (exact round trip; `datetime(x, 'unixepoch')`
+            // shows them in the sqlite3 shell).
+            try db.create(table: "jobs") { t in
+                t.autoIncrementedPrimaryKey("id")  // ids never reused: FIFO order is id order
+                t.column("name", .text).notNull().indexed()
+                t.column("config_json", .text).notNull()
+                t.column("state", .text).notNull()
+                    .check(sql: "state IN ('queued','running','succeeded','failed','cancelled')")
+                t.column("priority", .integer).notNull().defaults(to: 0)
+                t.column("attempt", .integer).notNull().defaults(to: 1)
+                t.column("max_attempts", .integer).notNull().defaults(to: 3)
+                    .check(sql: "max_attempts >= 1")
+                t.column("lease_owner", .text)
+                t.column("lease_token", .text)
+                t.column("lease_expires_at", .double)
+                t.column("lease_seconds", .double)
+                t.column("images_done", .integer).notNull().defaults(to: 0)
+                t.column("images_total", .integer)
+                t.column("step", .integer).notNull().defaults(to: 0)
+                t.column("steps_total", .integer)
+                t.column("resumed_from_step", .integer).notNull().defaults(to: 0)
+                t.column("latest_checkpoint_id", .integer)
+                    .references("checkpoints", column: "id", onDelete: .setNull, deferred: true)
+                t.column("model_sha256", .text)
+                t.column("model_size", .integer)
+                t.column("failure_reason", .text)
+                t.column("created_at", .double).notNull()
+                t.column("updated_at", .double).notNull()
+                t.column("started_at", .double)
+                t.column("finished_at", .double)
+                t.column("images_per_s", .double)
+            }
+            // The lease query: next queued job by priority, then id.
+            try db.create(index: "jobs_on_state_priority_id", on: "jobs",
+                          columns: ["state", "priority", "id"])
+
+            try db.create(table: "checkpoints") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("job_id", .integer).notNull()
+                    .references("jobs", column: "id", onDelete: .cascade)
+                t.column("step", .integer).notNull()
+                t.column("images_seen", .integer).notNull()
+                t.column("sha256", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("path", .text).notNull()
+                t.column("created_at", .double).notNull()
+                t.uniqueKey(["job_id", "step"])
+            }
+
+            try db.create(table: "loss_points") { t in
+                t.column("job_id", .integer).notNull()
+                    .references("jobs", column: "id", onDelete: .cascade)
+                t.column("step", .integer).notNull()
+                t.column("images", .integer).notNull()
+                t.column("content", .double).notNull()
+                t.column("style", .double).notNull()
+                t.column("total", .double).notNull()
+                t.primaryKey(["job_id", "step"])
+            }
+
+            try db.create(table: "workers") { t in
+                t.primaryKey("name", .text)
+                t.column("host", .text).notNull()
+                t.column("threads", .integer).notNull()
+                t.column("last_seen", .double).notNull()
+                t.column("current_job_id", .integer)
+                    .references("jobs", column: "id", onDelete: .setNull)
+            }
+
+            try db.create(table: "events") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("job_id", .integer).indexed()
+                    .references("jobs", column: "id", onDelete: .cascade)
+                t.column("at", .double).notNull()
+                t.column("kind", .text).notNull()
+                t.column("from_state", .text)
+                t.column("to_state", .text)
+                t.column("reason", .text)
+                t.column("worker", .text)
+            }
+        }
+
+        // Later migrations are appended here, never inserted above.
+        return migrator
+    }
+}

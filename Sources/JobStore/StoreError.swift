@@ -1,0 +1,39 @@
+import Foundation
+
+// MARK: - Errors
+
+/// Everything the store can refuse, with the context needed to answer a client
+/// (the HTTP layer maps `notFound` → 404, `staleLease` → 409, `invalidTransition` → 409,
+/// `invalidConfig` / `invalidReport` → 400, `database` → 500).
+public enum StoreError: Error, CustomStringConvertible {
+    /// No job has this id.
+    case notFound(jobID: Int64)
+    /// A report or upload under a lease token that no longer holds the job (fencing), or for a
+    /// job that is no longer running.
+    case staleLease(jobID: Int64, reason: String)
+    /// The requested state change is not allowed from the job's current state.
+    case invalidTransition(jobID: Int64, from: JobState, to: JobState)
+    /// A submitted job configuration is invalid; `reason` lists every problem found.
+    case invalidConfig(reason: String)
+    /// A report from a worker carries impossible values (negative step, non-finite loss…).
+    case invalidReport(jobID: Int64, reason: String)
+    /// SQLite (or the file system under it) failed during `operation`.
+    case database(operation: String, underlying: any Error)
+
+    public var description: String {
+        switch self {
+        case .notFound(let jobID):
+            return "job \(jobID) not found"
+        case .staleLease(let jobID, let reason):
+            return "stale lease for job \(jobID): \(reason)"
+        case .invalidTransition(let jobID, let from, let to):
+            return "job \(jobID) cannot go from \(from.rawValue) to \(to.rawValue)"
+        case .invalidConfig(let reason):
+            return "invalid job config: \(reason)"
+        case .invalidReport(let jobID, let reason):
+            return "invalid report for job \(jobID): \(reason)"
+        case .database(let operation, let underlying):
+            return "database error during \(operation): \(underlying)"
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+
+/// The seed's hyper-parameters and data settings for one style (`orchestrator train` flags,
+/// and the job config of the distributed trainer).
+public struct TrainingOptions: Codable, Equatable, Sendable {
+    public var imageSize = 256
+    public var styleSize = 256
+    public var batchSize = 4
+    public var epochs = 1
+    /// When set, overrides `epochs`: the data is cycled until this many steps are done.
+    public var steps: Int?
+    public var maxImages: Int?
+    public var lr = 1e-3
+    public var contentWeight = 1e5
+    public var styleWeight = 1e10
+    public var seed: UInt64 = 42
+
+    public init() {}
+}
+
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case emptyDataset(path: String)
+    case invalidOption(String)
+    case nonFiniteLoss(step: Int, content: Double, style: Double)
+
+    public var description: String {
+        switch self {
+        case .emptyDataset(let path): return "no images under \(path) (looked for .jpg, .jpeg and .png, recursively)"
+        case .invalidOption(let why): return why
+        case .nonFiniteLoss(let step, let c, let s): return "loss is not finite at step \(step) (content \(c), style \(s))"
+        }
+    }
+}
+
+/// One style's training run: data order, step counting, resume. The data order is the sorted
+/// file list, batch after batch, cycling over epochs (no shuffling), so step k always trains on
+/// the same images and a resumed run repeats an uninterrupted one exactly.
+public final class TrainingSession {
+    public let options: TrainingOptions
+    public let dataset: ImageFolder
+    public let trainer: Trainer
+    public let batchesPerEpoch: Int
+    public let totalSteps: Int
+    public private(set) var state = CheckpointState(step: 0, imagesSeen: 0)
+    let batch: Tensor
+
+    /// `initial`: weights to start from (`--init`); otherwise PyTorch's default init from `options.seed`.
+    public init(options: TrainingOptions, style: RGBImage, dataset: ImageFolder, vgg: VGG16,
+                initial: SafeTensors? = nil) throws {
+        guard options.imageSize >= 8, options.imageSize % 4 == 0 else {
+            throw TrainingError.invalidOption("image size must be a multiple of 4 and at least 8, got \(options.imageSize)")
+        }
+        guard options.styleSize >= 8 else { throw TrainingError.invalidOption("style size must be at least 8, got \(options.styleSize)") }
+        guard options.batchSize >= 1 else { throw TrainingError.invalidOption("batch size must be at least 1, got \(options.batchSize)") }
+        guard options.epochs >= 1 || options.steps != nil else { throw TrainingError.invalidOption("epochs must be at least 1") }
+        if let s = options.steps, s < 1 { throw TrainingError.invalidOption("steps must be at least 1, got \(s)") }
+        guard options.lr > 0, options.lr.isFinite else { throw TrainingError.invalidOption("lr must be positive, got \(options.lr)") }
+        guard !dataset.files.isEmpty else { throw TrainingError.emptyDataset(path: dataset.root.path) }
+        self.options = options
+        self.dataset = dataset
+        batchesPerEpoch = (dataset.files.count + options.batchSize - 1) / options.batchSize
+        totalSteps = options.steps ?? options.epochs * batchesPerEpoch
+
+        let net = TransformerNet(seed: options.seed)
+        if let initial { try net.load(initial) }
+        let loss = PerceptualLoss(vgg: vgg, contentWeight: options.contentWeight, styleWeight: options.styleWeight)
+        let s = options.styleSize
+        let styleTensor = Tensor(shape: [1, 3, s, s])
+        (style.width == s && style.height == s ? style : style.resized(width: s, height: s)).writeCHW(to: styleTensor.data)
+        loss.setStyle(styleTensor)
+        trainer = Trainer(net: net, loss: loss, lr: options.lr)
+        batch = Tensor(shape: [options.batchSize, 3, options.imageSize, options.imageSize])
+    }
+
+    public var isFinished: Bool { state.step >= totalSteps }
+
+    /// Continues from a checkpoint written by `writeCheckpoint`.
+    public func resume(from checkpoint: SafeTensors) throws {
+        state = try trainer.restoreCheckpoint(checkpoint)
+    }
+
+    public func writeCheckpoint(to url: URL, metadata: [String: String] = [:]) throws {
+        try trainer.writeCheckpoint(to: url, state: state, extraMetadata: metadata)
+    }
+
+    /// The file index the next step starts at.
+    public var dataPosition: Int { (state.step % batchesPerEpoch) * options.batchSize }
+
+    public struct StepReport: Sendable {
+        public var step: Int
+        /// Images trained on so far, this batch included.
+        public var images: Int
+        public var batchImages: Int
+        /// nil when every file of the batch was unreadable and the step was skipped.
+        public var loss: PerceptualLoss.Value?
+        public var skipped: [String]
+        public var seconds: Double
+    }
+
+    /// Trains the next batch. Unreadable files are left out of the batch; a batch with no
+    /// readable image is skipped (no update, no loss). Throws on a non-finite loss.
+    public func runStep() throws -> StepReport {
+        precondition(!isFinished, "training already finished")
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let start = dataPosition
+        let (loaded, skipped) = dataset.loadBatch(start: start, count: options.batchSize, size: options.imageSize, into: batch)
+        state.step += 1
+        var value: PerceptualLoss.Value?
+        if loaded > 0 {
+            let x = loaded == options.batchSize ? batch
+                : Tensor(viewing: batch, shape: [loaded, 3, options.imageSize, options.imageSize])
+            let v = trainer.step(x)
+            guard v.content.isFinite, v.style.isFinite else {
+                throw TrainingError.nonFiniteLoss(step: state.step, content: v.content, style: v.style)
+            }
+            state.imagesSeen += loaded
+            value = v
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        return StepReport(step: state.step, images: state.imagesSeen, batchImages: loaded, loss: value,
+                          skipped: skipped.map { "\($0.path): \($0.reason)" }, seconds: seconds)
+    }
+}

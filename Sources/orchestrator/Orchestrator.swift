@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import NSTModel
+
+@main
+struct Orchestrator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "orchestrator",
+        abstract: "Train fast neural style transfer networks (Johnson et al.), one per style, on many machines.",
+        subcommands: [Train.self, Stylize.self, Bench.self, MakeDataset.self]
+    )
+}
+
+/// `--vgg-weights FILE` / `--random-vgg`, shared by train and the worker.
+struct VGGOptions: ParsableArguments {
+    @Option(name: .customLong("vgg-weights"), help: "VGG16 features as safetensors with torchvision's names (default: $NST_VGG16_WEIGHTS).")
+    var vggWeights: String?
+
+    @Flag(name: .customLong("random-vgg"), help: "Use a seeded random VGG16 instead of real weights (tests and demos only).")
+    var randomVGG = false
+
+    func resolve() throws -> VGGSource {
+        do { return try VGGSource.resolve(path: vggWeights, random: randomVGG) } catch { throw CLIError(error) }
+    }
+}
+
+/// An error shown as one line on standard error with a non-zero exit code.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+    init(_ error: any Error) { description = (error as? CustomStringConvertible)?.description ?? "\(error)" }
+}
+
+func printErr(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }

@@ -1,0 +1,46 @@
+import Foundation
+
+/// A one-line progress bar on standard error with rate and ETA; on a non-terminal it prints a
+/// plain line every few seconds instead.
+struct ProgressBar {
+    let total: Int
+    let unit: String
+    let isTTY = isatty(STDERR_FILENO) != 0
+    let started = Date()
+    let startStep: Int
+    var items = 0
+    var lastPrint = Date.distantPast
+
+    init(total: Int, unit: String, start: Int = 0) {
+        self.total = total; self.unit = unit; self.startStep = start
+    }
+
+    mutating func update(step: Int, items n: Int, detail: String) {
+        items += n
+        let now = Date()
+        let elapsed = now.timeIntervalSince(started)
+        let rate = elapsed > 0 ? Double(items) / elapsed : 0
+        let stepsDone = step - startStep
+        let eta = stepsDone > 0 ? elapsed / Double(stepsDone) * Double(total - step) : 0
+        let frac = total > 0 ? Double(step) / Double(total) : 1
+        if isTTY {
+            let width = 24, filled = Int(frac * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            let line = String(format: "\r%@ %3.0f%% %d/%d  %.2f %@/s  ETA %@  %@\u{1B}[K",
+                              bar, frac * 100, step, total, rate, unit, formatDuration(eta), detail)
+            FileHandle.standardError.write(Data(line.utf8))
+        } else if now.timeIntervalSince(lastPrint) >= 5 || step == total {
+            lastPrint = now
+            printErr(String(format: "step %d/%d (%.0f%%)  %.2f %@/s  ETA %@  %@",
+                            step, total, frac * 100, rate, unit, formatDuration(eta), detail))
+        }
+    }
+
+    func finish() { if isTTY { FileHandle.standardError.write(Data("\n".utf8)) } }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "--:--" }
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+}

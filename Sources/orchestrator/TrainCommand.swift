@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import NSTModel
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train one TransformerNet on a folder of images (the seed's training, locally).")
+
+    @Option(help: "The style image (JPEG or PNG).") var style: String
+    @Option(help: "Folder of training images, searched recursively.") var dataset: String
+    @Option(help: "Where to write the trained model (safetensors).") var out: String
+    @OptionGroup var vgg: VGGOptions
+    @Option(help: "Start from these TransformerNet weights instead of a fresh initialisation.") var `init`: String?
+    @Option(name: .customLong("image-size")) var imageSize = 256
+    @Option(name: .customLong("style-size")) var styleSize = 256
+    @Option(name: .customLong("batch-size")) var batchSize = 4
+    @Option var epochs = 1
+    @Option(help: "Number of optimiser steps (overrides --epochs; the data is cycled).") var steps: Int?
+    @Option(name: .customLong("max-images"), help: "Use only the first N images of the sorted list.") var maxImages: Int?
+    @Option var lr = 1e-3
+    @Option(name: .customLong("content-weight")) var contentWeight = 1e5
+    @Option(name: .customLong("style-weight")) var styleWeight = 1e10
+    @Option var seed: UInt64 = 42
+    @Option(help: "Threads for OpenBLAS and the vector loops (default: all cores).") var threads: Int?
+    @Option(name: .customLong("loss-log"), help: "CSV with step,images,content,style,total per step.") var lossLog: String?
+    @Option(name: .customLong("checkpoint-every"), help: "Write a checkpoint every N steps (needs --checkpoint-dir).") var checkpointEvery: Int?
+    @Option(name: .customLong("checkpoint-dir")) var checkpointDir: String?
+    @Option(help: "Resume from a checkpoint written by --checkpoint-every.") var resume: String?
+
+    func validate() throws {
+        if (checkpointEvery == nil) != (checkpointDir == nil) {
+            throw ValidationError("--checkpoint-every and --checkpoint-dir go together")
+        }
+        if let n = checkpointEvery, n < 1 { throw ValidationError("--checkpoint-every must be at least 1") }
+        if let n = maxImages, n < 1 { throw ValidationError("--max-images must be at least 1") }
+        if let n = threads, n < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        Threads.configure(threads ?? Threads.available)
+        let source = try vgg.resolve()
+        if case .random = source { printErr("warning: using a \(source.description)") }
+        var options = TrainingOptions()
+        options.imageSize = imageSize; options.styleSize = styleSize; options.batchSize = batchSize
+        options.epochs = epochs; options.steps = steps; options.maxImages = maxImages
+        options.lr = lr; options.contentWeight = contentWeight; options.styleWeight = styleWeight; options.seed = seed
+
+        let session: TrainingSession
+        do {
+            let folder = try ImageFolder(root: URL(fileURLWithPath: dataset), maxImages: maxImages)
+            let styleImage = try RGBImage(contentsOf: URL(fileURLWithPath: style))
+            let initial = try `init`.map { try SafeTensors.read(contentsOf: URL(fileURLWithPath: $0)) }
+            session = try TrainingSession(options: options, style: styleImage, dataset: folder,
+                                          vgg: source.load(), initial: initial)
+            if let resume { try session.resume(from: SafeTensors.read(contentsOf: URL(fileURLWithPath: resume))) }
+        } catch let e as CLIError { throw e } catch { throw CLIError(error) }
+
+        let log = try lossLog.map { try LossLog(path: $0, append: resume != nil) }
+        printErr("training \(session.totalSteps) steps on \(session.dataset.files.count) images (batch \(batchSize), \(imageSize)×\(imageSize)), \(Threads.count) threads, VGG16: \(source.description)")
+        var progress = ProgressBar(total: session.totalSteps, unit: "img", start: session.state.step)
+        var skipped = 0
+        while !session.isFinished {
+            let r: TrainingSession.StepReport
+            do { r = try session.runStep() } catch { throw CLIError(error) }
+            skipped += r.skipped.count
+            for s in r.skipped { printErr("skipped \(s)") }
+            if let v = r.loss {
+                try log?.append(step: r.step, images: r.images, content: v.content, style: v.style)
+                progress.update(step: r.step, items: r.batchImages,
+                                detail: String(format: "content %.4g  style %.4g", v.content, v.style))
+            }
+            if let every = checkpointEvery, let dir = checkpointDir, r.step % every == 0 || session.isFinished {
+                let url = URL(fileURLWithPath: dir).appendingPathComponent(String(format: "step-%06d.safetensors", r.step))
+                do {
+                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                    try session.writeCheckpoint(to: url)
+                } catch { throw CLIError(error) }
+            }
+        }
+        progress.finish()
+        do { try session.trainer.net.save(to: URL(fileURLWithPath: out)) } catch { throw CLIError(error) }
+        printErr("wrote \(out): \(session.state.step) steps, \(session.state.imagesSeen) images, \(skipped) unreadable files skipped")
+    }
+}
+
+/// The per-step loss CSV: `step,images,content,style,total`, flushed every row.
+final class LossLog {
+    let handle: FileHandle
+    init(path: String, append: Bool) throws {
+        let fm = FileManager.default
+        if !append || !fm.fileExists(atPath: path) {
+            guard fm.createFile(atPath: path, contents: Data("step,images,content,style,total\n".utf8)) else {
+                throw CLIError("cannot create loss log \(path)")
+            }
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw CLIError("cannot open loss log \(path)") }
+        h.seekToEndOfFile()
+        handle = h
+    }
+
+    func append(step: Int, images: Int, content: Double, style: Double) throws {
+        let row = "\(step),\(images),\(fmt(content)),\(fmt(style)),\(fmt(content + style))\n"
+        handle.write(Data(row.utf8))
+    }
+
+    private func fmt(_ x: Double) -> String { String(format: "%.8g", x) }
+}
