@@ -65,10 +65,29 @@ public func conv2dForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<F
 // MARK: - Backward
 
 /// dx (if given) is overwritten; dw and db (if given) are accumulated.
+///
+/// With `transposed` scratch given, a stride-1 convolution with few output channels (the last
+/// 9×9 layer: 32 → 3) computes dx as a forward convolution of dy with the flipped, transposed
+/// kernel, dx = conv(dy, W̃, pad K − 1 − pad), W̃[c, o, u, v] = W[o, c, K−1−u, K−1−v]: a GEMM with
+/// Cout·K·K inner products instead of one with Cout = 3 and a Cin·K·K-row col2im.
 public func conv2dBackward(dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
                            db: UnsafeMutablePointer<Float>?, dy: UnsafePointer<Float>,
                            x: UnsafePointer<Float>, _ xd: Dims4, w: UnsafePointer<Float>,
-                           _ spec: ConvSpec, _ ws: Scratch) {
+                           _ spec: ConvSpec, _ ws: Scratch, transposed: Scratch? = nil) {
+    if let dx, let transposed, spec.stride == 1, spec.cout * 4 <= spec.cin {
+        conv2dBackward(dx: nil, dw: dw, db: db, dy: dy, x: x, xd, w: w, spec, ws)
+        let k = spec.k, kk = k * k
+        let wt = transposed.pointer(spec.cin * spec.cout * kk)
+        for o in 0..<spec.cout {
+            for c in 0..<spec.cin {
+                let src = w + (o * spec.cin + c) * kk, dst = wt + (c * spec.cout + o) * kk
+                for i in 0..<kk { dst[i] = src[kk - 1 - i] }
+            }
+        }
+        let tspec = ConvSpec(cin: spec.cout, cout: spec.cin, k: k, stride: 1, pad: k - 1 - spec.pad)
+        conv2dForward(dx, dy, spec.output(xd), wt, nil, tspec, ws)
+        return
+    }
     let yd = spec.output(xd)
     let ckk = spec.cin * spec.k * spec.k, hw = yd.h * yd.w
     let rows = bandRows(spec, yd)

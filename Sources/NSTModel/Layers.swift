@@ -12,7 +12,7 @@ public final class ConvLayer {
     public let upsample: Bool
     public let weight: Parameter
     public let bias: Parameter
-    let upsampled = Activation(), padded = Activation(), out = Activation()
+    let padded = Activation(), out = Activation()
     private(set) var inputDims = Dims4(0, 0, 0, 0)
 
     /// `prefix` is the module name, e.g. "conv1" or "res3.conv2"; the conv is `<prefix>.conv2d`.
@@ -27,13 +27,14 @@ public final class ConvLayer {
 
     public func forward(_ x: Tensor, _ ctx: Workspace) -> Tensor {
         inputDims = x.dims4
-        var src = x
+        let p: Tensor
         if upsample {
-            src = upsampled.get(upsample2Dims(inputDims))
-            upsample2Forward(src.data, x.data, inputDims)
+            p = padded.get(upsample2PadDims(inputDims, pad))
+            upsample2PadForward(p.data, x.data, inputDims, pad)
+        } else {
+            p = padded.get(reflectionPadDims(inputDims, pad))
+            reflectionPadForward(p.data, x.data, inputDims, pad)
         }
-        let p = padded.get(reflectionPadDims(src.dims4, pad))
-        reflectionPadForward(p.data, src.data, src.dims4, pad)
         let y = out.get(spec.output(p.dims4))
         conv2dForward(y.data, p.data, p.dims4, weight.value.data, bias.value.data, spec, ctx.columns)
         return y
@@ -45,7 +46,7 @@ public final class ConvLayer {
         let pd = p.dims4
         let dpad = dx == nil ? nil : ctx.padGrad.pointer(pd.count)
         conv2dBackward(dx: dpad, dw: weight.grad?.data, db: bias.grad?.data, dy: dy,
-                       x: p.data, pd, w: weight.value.data, spec, ctx.columns)
+                       x: p.data, pd, w: weight.value.data, spec, ctx.columns, transposed: ctx.transposedWeights)
         guard let dx, let dpad else { return }
         if upsample {
             let ud = upsample2Dims(inputDims)
@@ -58,7 +59,17 @@ public final class ConvLayer {
     }
 
     public var parameters: [Parameter] { [weight, bias] }
-    var activationBytes: Int { upsampled.bytes + padded.bytes + out.bytes }
+    var activationBytes: Int { padded.bytes + out.bytes }
+
+    /// Forward without keeping anything for backward: `x` → `y` through the caller's scratch
+    /// (`pad` holds the padded input). Returns the output dims.
+    func infer(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ xd: Dims4, pad padBuf: Scratch, _ ctx: Workspace) -> Dims4 {
+        let pd = upsample ? upsample2PadDims(xd, pad) : reflectionPadDims(xd, pad)
+        let p = padBuf.pointer(pd.count)
+        if upsample { upsample2PadForward(p, x, xd, pad) } else { reflectionPadForward(p, x, xd, pad) }
+        conv2dForward(y, p, pd, weight.value.data, bias.value.data, spec, ctx.columns)
+        return spec.output(pd)
+    }
 }
 
 // MARK: - InstanceNorm2d(affine=True), optionally followed by ReLU
@@ -93,6 +104,11 @@ public final class InstanceNormLayer {
 
     public var parameters: [Parameter] { [weight, bias] }
     var activationBytes: Int { out.bytes }
+
+    /// In place, keeping nothing for backward.
+    func infer(_ x: UnsafeMutablePointer<Float>, _ xd: Dims4) {
+        instanceNormForward(x, x, xd, weight.value.data, bias.value.data, relu: relu, cache: cache)
+    }
 }
 
 // MARK: - ResidualBlock: x + in2(conv2(relu(in1(conv1(x)))))
@@ -137,6 +153,7 @@ public final class Workspace {
     public let columns = Scratch()   // im2col / col2im bands
     public let padGrad = Scratch()   // gradient of a padded input
     public let upGrad = Scratch()    // gradient of an upsampled input
+    public let transposedWeights = Scratch()
     public let grads = [Scratch(), Scratch(), Scratch()]  // ping-pong activation gradients
     public init() {}
 

@@ -74,6 +74,35 @@ public final class TransformerNet {
         return Profiler.time("net deconv3 fwd") { deconv3.forward(y, ctx) }
     }
 
+    /// Forward for stylising: the same result as `forward`, but nothing is kept for backward and
+    /// every layer works in four reused buffers, so a 1024×1024 image needs about 5 GB less.
+    public func infer(_ x: Tensor) -> Tensor {
+        let d0 = x.dims4
+        let big = 32 * d0.n * (d0.h + 8) * (d0.w + 8)            // the widest activation, padded
+        var a = ctx.grads[0].pointer(big), b = ctx.grads[1].pointer(big)
+        let c = ctx.grads[2].pointer(big), pad = ctx.padGrad
+        func run(_ l: ConvLayer, _ n: InstanceNormLayer?, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ d: Dims4) -> Dims4 {
+            let od = l.infer(dst, src, d, pad: pad, ctx)
+            n?.infer(dst, od)
+            return od
+        }
+        var d = run(conv1, in1, x.data, a, d0)
+        d = run(conv2, in2, a, b, d); swap(&a, &b)
+        d = run(conv3, in3, a, b, d); swap(&a, &b)
+        for r in res {
+            _ = run(r.conv1, r.in1, a, b, d)
+            _ = run(r.conv2, r.in2, b, c, d)
+            for i in 0..<d.count { b[i] = c[i] + a[i] }
+            swap(&a, &b)
+        }
+        d = run(deconv1, in4, a, b, d); swap(&a, &b)
+        d = run(deconv2, in5, a, b, d); swap(&a, &b)
+        let yd = deconv3.spec.output(reflectionPadDims(d, deconv3.spec.k / 2))
+        let y = Tensor(shape: yd.shape)
+        _ = run(deconv3, nil, a, y.data, d)
+        return y
+    }
+
     /// Accumulates parameter gradients from `dy`, the gradient of the last forward's output.
     /// `dy` is copied first and not modified. The input gradient is only computed when `dx` is
     /// given (training never needs it).

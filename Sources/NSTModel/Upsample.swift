@@ -27,3 +27,28 @@ public func upsample2Backward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePoi
         }
     }
 }
+
+// MARK: - Fused ×2 upsampling and reflection padding
+
+/// reflectionPad(upsample2(x), p) in one pass, without the upsampled intermediate:
+///   y[n, c, i, j] = x[n, c, reflect(i − p, 2H) / 2, reflect(j − p, 2W) / 2]
+public func upsample2PadDims(_ x: Dims4, _ p: Int) -> Dims4 { Dims4(x.n, x.c, 2 * x.h + 2 * p, 2 * x.w + 2 * p) }
+
+public func upsample2PadForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ xd: Dims4, _ p: Int) {
+    let h2 = 2 * xd.h, w2 = 2 * xd.w
+    precondition(p < h2 && p < w2, "reflection padding \(p) needs a larger input than \(xd) upsampled")
+    let hp = h2 + 2 * p, wp = w2 + 2 * p
+    parallelFor(xd.n * xd.c, work: hp * wp * xd.n * xd.c) { plane in
+        let src = x + plane * xd.plane, dst = y + plane * hp * wp
+        for i in 0..<hp {
+            let row = src + (reflect(i - p, h2) / 2) * xd.w, out = dst + i * wp
+            if i > 0 && reflect(i - p, h2) / 2 == reflect(i - 1 - p, h2) / 2 {
+                out.update(from: out - wp, count: wp)   // the same source row as the line above
+                continue
+            }
+            for j in 0..<p { out[j] = row[reflect(j - p, w2) / 2] }
+            for j in 0..<xd.w { let v = row[j]; out[p + 2 * j] = v; out[p + 2 * j + 1] = v }
+            for j in (p + w2)..<wp { out[j] = row[reflect(j - p, w2) / 2] }
+        }
+    }
+}

@@ -34,7 +34,7 @@ struct Stylize: ParsableCommand {
 func stylize(_ net: TransformerNet, _ image: RGBImage) -> RGBImage {
     let x = Tensor(shape: [1, 3, image.height, image.width])
     image.writeCHW(to: x.data)
-    let y = net.forward(x)
+    let y = net.infer(x)
     return RGBImage(chw: y.data, width: y[dim: 3], height: y[dim: 2])
 }
 

@@ -12,6 +12,7 @@ final class GoldenModelTests: XCTestCase {
         Golden.checkHeads(net.parameters, f)
         let y = net.forward(f["x"])
         assertClose(y, f["y"], 1e-4, "y")
+        XCTAssertEqual(net.infer(f["x"]).array, y.array, "the lean inference path computes the same")
         let dx = Tensor(shape: f["x"].shape)
         net.zeroGradients()
         net.backward(f["gy"], dx: dx)
