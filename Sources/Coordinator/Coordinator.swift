@@ -1,1 +1,128 @@
+import Foundation
+import Hummingbird
 import JobStore
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+// MARK: - Builder
+
+/// Builds the coordinator: the HTTP API of docs/api.md over `store`, with the artifact store
+/// in `config.stateDir`, bearer-token auth when `config.token` is set, and a background
+/// lease reaper. One builder serves the executable (`runService()`) and the tests
+/// (`app.test(.router)`).
+///
+/// Prepares the state directory first (creates `artifacts/` and `tmp/`, empties `tmp/`).
+/// - Parameters:
+///   - onServerRunning: called once listening, with the server channel (its `localAddress`
+///     tells the port when `config.port` is 0).
+public func buildCoordinator(
+    _ config: CoordinatorConfig, store: JobStore, logger: Logger? = nil,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) throws -> some ApplicationProtocol {
+    let logger = logger ?? Logger(label: "coordinator")
+    let artifacts = ArtifactStore(config: config)
+    try artifacts.prepare()
+    let core = CoordinatorCore(store: store, artifacts: artifacts, config: config, logger: logger)
+
+    let router = Router(context: BasicRequestContext.self)
+    // Middlewares apply to the routes added after them: errors everywhere, auth after /healthz.
+    router.add(middleware: ErrorMiddleware(logger: logger))
+    router.get("/healthz") { _, _ in try json(Health(ok: true, version: 1)) }
+    if let token = config.token {
+        router.add(middleware: AuthMiddleware(token: token))
+    }
+    ArtifactsController(core: core).addRoutes(to: router.group("v1/artifacts"))
+    JobsController(core: core).addRoutes(to: router.group("v1/jobs"))
+    LeasesController(core: core).addRoutes(to: router.group("v1"))
+
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "nst-coordinator"),
+        onServerRunning: onServerRunning,
+        logger: logger
+    )
+    app.addServices(LeaseReaper(store: store, interval: config.reapInterval, logger: logger))
+    return app
+}
+
+/// Builds the coordinator and runs it until SIGINT or SIGTERM, then shuts down gracefully
+/// (in-flight requests finish). `onListening` gets the bound address (`host:port`) once the
+/// server accepts connections.
+public func runCoordinator(_ config: CoordinatorConfig, store: JobStore, logger: Logger? = nil,
+                           onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+    let app = try buildCoordinator(config, store: store, logger: logger) { channel in
+        onListening(channel.localAddress.map(describeAddress) ?? "\(config.host):\(config.port)")
+    }
+    try await app.runService()
+}
+
+/// `host:port`, or `[v6]:port`.
+func describeAddress(_ address: SocketAddress) -> String {
+    let ip = address.ipAddress ?? "?"
+    let port = address.port ?? 0
+    return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+}
+
+extension CoordinatorConfig {
+    /// True for `localhost`, `127.x.y.z` and `::1`: addresses other machines cannot reach,
+    /// where serving without a token is allowed.
+    public static func isLoopback(host: String) -> Bool {
+        let h = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        if h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1" { return true }
+        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil } && parts[0] == "127"
+    }
+}
+
+/// `GET /healthz`.
+struct Health: Codable {
+    var ok: Bool
+    var version: Int
+}
+
+/// What every controller needs.
+struct CoordinatorCore: Sendable {
+    let store: JobStore
+    let artifacts: ArtifactStore
+    let config: CoordinatorConfig
+    let logger: Logger
+
+    /// The API view of `job`, with its loss curve.
+    func status(of job: Job) async throws -> JobStatus {
+        let points = try await store.lossPoints(jobID: job.id)
+        return JobStatus(job: job, latest: points.last, totals: points.map(\.total))
+    }
+
+    /// The job, or a 404.
+    func requireJob(_ id: Int64) async throws -> Job {
+        guard let job = try await store.job(id: id) else { throw APIError(StoreError.notFound(jobID: id)) }
+        return job
+    }
+}
+
+// MARK: - Lease reaper
+
+/// Expires overdue leases every `interval`, so that the table stays current while no worker
+/// talks to the coordinator (leasing and reports also expire on the way).
+struct LeaseReaper: Service {
+    let store: JobStore
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if Task.isCancelled { break }
+                do {
+                    for lease in try await store.expireLeases() {
+                        logger.warning("job \(lease.jobID) (\(lease.name)): \(lease.reason) → \(lease.newState.rawValue)")
+                    }
+                } catch {
+                    logger.error("lease reaper: \(error)")
+                }
+            }
+        }
+    }
+}

@@ -161,7 +161,7 @@ struct StyleCanvas {
             let tc = min(max(t, 0), len), dist = ((t - tc) * (t - tc) + v * v).squareRoot()
             let cov = clamp01(r - dist + 0.5)
             if cov == 0 { return (color, 0) }
-            let w = v / r, bristle = 0.6 * sin(w * 7 + phase) + 0.4 * sin(w * 17 + 2 * phase)
+            let w = v / r, bristle = 0.6 * sin(w * 5 + phase) + 0.4 * sin(w * 11 + 2 * phase)
             let keep = dry > 0 ? clamp01((1 - 2 * dry - bristle) * 3) : 1
             return (color * (1 + streaks * bristle), cov * alpha * keep)
         }

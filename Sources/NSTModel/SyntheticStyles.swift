@@ -197,22 +197,23 @@ extension Painter {
 }
 
 extension Painter {
-    /// Impressionist dabs: short streaky strokes along a smooth flow, warm palette, cool accents.
+    /// Impressionist dabs: short tapering strokes along a smooth flow, warm palette, a few cool notes.
     mutating func brush() {
         let k = self.k
-        let warm = [0x7a2a1a, 0xb8472a, 0xe07b39, 0xf0a845, 0xf7d27e, 0xfbebc2, 0xd8615f].map(RGB.init(hex:))
-        let accents = [0x5f7f3a, 0x6a5a9c, 0x3f6e8c].map(RGB.init(hex:))
+        let warm = [0x6e2418, 0xa8402a, 0xd9683a, 0xee9a45, 0xf5c566, 0xfbe5b0, 0xe07a6e, 0xc2455a].map(RGB.init(hex:))
+        let accents = [0x7d8f4e, 0x9a86b8, 0x6f94a8].map(RGB.init(hex:))
         let flow = noise(), hue = noise(), base = u(0, .pi)
-        canvas.shade(samples: 1) { p in ramp(warm, 0.5 + hue.fbm(p / (90 * k), octaves: 3)) * 0.85 }
-        let count = Int(1500 * k * k)
+        canvas.shade(samples: 1) { p in ramp(warm, 0.5 + hue.fbm(p / (120 * k), octaves: 3)) * 0.8 }
+        let count = Int(1400 * k * k)
         for i in 0..<count {
             let p = point(margin: 10 * k), big = i < count * 2 / 5
-            let len = (big ? u(16, 26) : u(8, 15)) * k, r = (big ? u(4, 6) : u(2.2, 3.5)) * k
+            let len = (big ? u(16, 26) : u(9, 16)) * k, r = (big ? u(4.5, 6.5) : u(2.5, 3.8)) * k
             let a = base + 1.8 * flow.fbm(p / (110 * k), octaves: 2) + u(-0.3, 0.3)
-            var c = ramp(warm, 0.5 + hue.fbm(p / (90 * k), octaves: 3) + u(-0.25, 0.25))
-            if !big && rng.unit() < 0.06 { c = pick(accents) }
-            let d = Point(cos(a), sin(a)) * (len / 2)
-            canvas.stroke(p - d, p + d, r: r, color: c * u(0.9, 1.1), alpha: 0.95, streaks: 0.15, phase: u(0, 6.28))
+            var c = ramp(warm, 0.5 + hue.fbm(p / (120 * k), octaves: 3) + u(-0.14, 0.14)) * u(0.9, 1.1)
+            if !big && rng.unit() < 0.04 { c = pick(accents) }
+            let d = Point(cos(a), sin(a)) * (len / 2), phase = u(0, 6.28)
+            canvas.stroke(p - d, p, r: r, color: c, alpha: 0.95, streaks: 0.15, phase: phase)
+            canvas.stroke(p, p + d, r: r * 0.7, color: c, alpha: 0.95, streaks: 0.15, dry: 0.15, phase: phase)
         }
     }
 
@@ -322,11 +323,11 @@ extension Painter {
             }
         }
         for _ in 0..<3 {
-            let p0 = point(), p1 = point(), p2 = point(), width = u(6, 10) * k, phase = u(0, 6.28)
+            let p0 = point(), p1 = point(), p2 = point(), width = u(7, 11) * k, phase = u(0, 6.28)
             var prev = p0
             for j in 1...48 {
                 let t = Double(j) / 48, q = p0 * ((1 - t) * (1 - t)) + p1 * (2 * t * (1 - t)) + p2 * (t * t)
-                let r = width * (1 - 0.8 * t) * (0.6 + 0.4 * sin(.pi * min(1, t * 3)))
+                let r = width * (1 - 0.65 * t) * (0.6 + 0.4 * sin(.pi * min(1, t * 3)))
                 canvas.stroke(prev, q, r: r, color: black, dry: max(0, t - 0.5) * 1.2, phase: phase)
                 prev = q
             }

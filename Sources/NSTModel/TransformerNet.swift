@@ -82,9 +82,11 @@ public final class TransformerNet {
         var a = ctx.grads[0].pointer(big), b = ctx.grads[1].pointer(big)
         let c = ctx.grads[2].pointer(big), pad = ctx.padGrad
         func run(_ l: ConvLayer, _ n: InstanceNormLayer?, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ d: Dims4) -> Dims4 {
-            let od = l.infer(dst, src, d, pad: pad, ctx)
-            n?.infer(dst, od)
-            return od
+            Profiler.time("infer \(l.weight.name.dropLast(".conv2d.weight".count))") {
+                let od = l.infer(dst, src, d, pad: pad, ctx)
+                n?.infer(dst, od)
+                return od
+            }
         }
         var d = run(conv1, in1, x.data, a, d0)
         d = run(conv2, in2, a, b, d); swap(&a, &b)

@@ -29,9 +29,13 @@ struct Bench: ParsableCommand {
         let img = randomImages(1, infer)
         let inferNet = TransformerNet(seed: 0)
         _ = inferNet.infer(img)
+        Profiler.reset()
+        Profiler.enabled = layers
         let t0 = DispatchTime.now().uptimeNanoseconds
         _ = inferNet.infer(img)
         let inferS = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        Profiler.enabled = false
+        let inferTable = Profiler.report
 
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -59,6 +63,12 @@ struct Bench: ParsableCommand {
                 print(label.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%10.1f   %5.1f%%", s * 1000, 100 * s / total))
             }
             print(String(format: "%@%10.1f   (rest of the step: loss, Adam, data)", "total".padding(toLength: 28, withPad: " ", startingAt: 0), total * 1000))
+            if layers {
+                print("inference \(infer)×\(infer)              ms")
+                for (label, s) in inferTable {
+                    print(label.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%10.1f", s * 1000))
+                }
+            }
         }
     }
 
