@@ -46,7 +46,6 @@ public enum SyntheticStyles {
     }
 }
 
-
 // MARK: - Painter
 
 private typealias RGB = StyleRGB
@@ -222,7 +221,7 @@ extension Painter {
         let k = self.k
         let black = RGB(hex: 0x111111), white = RGB(hex: 0xf6f3ea), red = RGB(hex: 0xd62839), cobalt = RGB(hex: 0x1747b8)
         var bulges: [(c: Point, r: Double, a: Double)] = []
-        for _ in 0..<5 { bulges.append((point(), u(50, 90) * k, (rng.unit() < 0.5 ? -1 : 1) * u(2.5, 4))) }
+        for _ in 0..<5 { bulges.append((point(), u(50, 90) * k, (rng.unit() < 0.5 ? -1 : 1) * u(1.5, 3))) }
         let period = 16 * k, phase = u(0, 6.28), wave = u(40, 70) * k
         canvas.shade(samples: 3) { p in
             let along = (p.x + p.y) * 0.7071, across = (p.x - p.y) * 0.7071
@@ -305,9 +304,9 @@ extension Painter {
             let v = (p - centre).length / s
             return paper * (1 + 0.03 * fibre.fbm(Point(p.x / (40 * k), p.y / (3 * k)), octaves: 3) - 0.12 * v * v)
         }
-        let blots = Int(u(6, 9))
+        let blots = Int(u(8, 11))
         for i in 0..<blots {
-            let c = point(margin: -20 * k), rad = u(14, 38) * k, isWash = i < 3, edge = noise()
+            let c = point(margin: -20 * k), rad = u(12, 34) * k, isWash = i < 3, edge = noise()
             canvas.blend(c - 1.6 * rad, c + 1.6 * rad) { p in
                 let d = p - c, inside = rad * (1 + 0.35 * edge.fbm(d / (rad * 0.6), octaves: 4)) - d.length
                 // A wash dries with a darker rim; a blot is solid.
