@@ -1,0 +1,231 @@
+import AsyncHTTPClient
+import Foundation
+import JobStore
+import NIOCore
+import NIOHTTP1
+
+// MARK: - Health and artifacts
+
+extension CoordinatorClient {
+    /// True if the coordinator answers `GET /healthz` with `{"ok": true}`.
+    /// - Throws: `.unreachable` when it does not answer at all.
+    public func health() async throws -> Bool {
+        let response = try await send(.GET, "/healthz")
+        guard response.status == .ok else { return false }
+        return (try? await decode(Health.self, from: response).ok) ?? false
+    }
+
+    /// True if the artifact store holds `sha256` (`HEAD /v1/artifacts/{sha256}`).
+    public func hasArtifact(sha256: String) async throws -> Bool {
+        let response = try await send(.HEAD, "/v1/artifacts/\(try pathDigest(sha256))")
+        switch response.status.code {
+        case 200: return true
+        case 404: return false
+        default: throw ClientError.http(status: Int(response.status.code), message: "HEAD /v1/artifacts/\(sha256)")
+        }
+    }
+
+    /// Uploads `file` to the artifact store (streamed; its SHA-256 computed first).
+    @discardableResult
+    public func uploadArtifact(file: URL) async throws -> (sha256: String, size: Int64) {
+        let (sha, size) = try digest(of: file)
+        let answer = try await upload(file: file, sha256: sha, size: size, to: "/v1/artifacts/\(sha)")
+        return (answer.sha256, answer.size)
+    }
+
+    /// Downloads the artifact `sha256` to `destination`: streamed to a temporary file next to
+    /// it, verified, then renamed (an existing file is replaced only by verified content).
+    public func download(artifact sha256: String, to destination: URL) async throws {
+        let response = try await send(.GET, "/v1/artifacts/\(try pathDigest(sha256))", transfer: true)
+        try await save(response, expected: sha256, to: destination)
+    }
+
+    // MARK: - Jobs (CLI)
+
+    /// Creates one job per config in one transaction (`force`: even if a job of that name is
+    /// queued or running). Every style image must have been uploaded first.
+    public func submit(_ configs: [JobConfig], force: Bool = false) async throws -> SubmitResponse {
+        try await call(.POST, "/v1/jobs", json: SubmitRequest(jobs: configs, force: force), as: SubmitResponse.self)
+    }
+
+    /// Every job, and totals per state.
+    public func jobs() async throws -> JobsResponse {
+        try await call(.GET, "/v1/jobs", as: JobsResponse.self)
+    }
+
+    /// One job with its config, checkpoints and events.
+    public func job(id: Int64) async throws -> JobDetail {
+        try await call(.GET, "/v1/jobs/\(id)", as: JobDetail.self)
+    }
+
+    /// The job's loss curve, one point per step.
+    public func losses(id: Int64) async throws -> [LossPoint] {
+        try await call(.GET, "/v1/jobs/\(id)/losses", as: LossesResponse.self).points
+    }
+
+    /// The job's loss curve as CSV (`step,images,content,style,total`).
+    public func lossesCSV(id: Int64) async throws -> String {
+        String(decoding: try await successBody(send(.GET, "/v1/jobs/\(id)/losses?format=csv")), as: UTF8.self)
+    }
+
+    /// Downloads a succeeded job's model to `destination`, verified against the digest the
+    /// coordinator recorded; returns that digest.
+    @discardableResult
+    public func downloadModel(id: Int64, to destination: URL) async throws -> String {
+        let response = try await send(.GET, "/v1/jobs/\(id)/model", transfer: true)
+        guard response.status == .ok else { _ = try await successBody(response); throw ClientError.badResponse("no model") }
+        guard let sha = response.headers.first(name: "X-Content-SHA256"), JobConfig.isSHA256(sha) else {
+            throw ClientError.badResponse("the model download has no X-Content-SHA256 header")
+        }
+        try await save(response, expected: sha, to: destination)
+        return sha
+    }
+
+    /// Cancels a queued or running job (409 from any other state).
+    @discardableResult
+    public func cancel(id: Int64) async throws -> JobStatus {
+        try await call(.POST, "/v1/jobs/\(id)/cancel", as: JobStatus.self)
+    }
+
+    /// Cancels every queued and running job; returns their ids.
+    @discardableResult
+    public func cancelAll() async throws -> [Int64] {
+        try await call(.POST, "/v1/jobs/cancel-all", as: CancelAllResponse.self).cancelled
+    }
+
+    /// Queues a failed or cancelled job again (409 from any other state).
+    @discardableResult
+    public func retry(id: Int64) async throws -> JobStatus {
+        try await call(.POST, "/v1/jobs/\(id)/retry", as: JobStatus.self)
+    }
+
+    // MARK: - Leases (worker)
+
+    /// The next queued job for this worker, or nil when nothing is queued.
+    public func lease(worker: String, host: String, threads: Int) async throws -> LeaseResponse? {
+        let body = LeaseRequest(worker: worker, host: host, threads: threads)
+        let response = try await send(.POST, "/v1/lease", headers: jsonHeaders(body), body: try encodeBody(body))
+        if response.status == .noContent { return nil }
+        return try await decode(LeaseResponse.self, from: response)
+    }
+
+    /// Reports progress and new loss points, extending the lease. `.cancel` means stop.
+    /// - Throws: `.http(409)` (`isStaleLease`) when the lease is no longer this worker's.
+    public func heartbeat(jobID: Int64, _ request: HeartbeatRequest) async throws -> HeartbeatResponse {
+        try await call(.POST, "/v1/jobs/\(jobID)/heartbeat", json: request, as: HeartbeatResponse.self)
+    }
+
+    /// Uploads a checkpoint file taken after `step` steps; it becomes the job's latest.
+    /// Returns its SHA-256.
+    @discardableResult
+    public func uploadCheckpoint(jobID: Int64, token: String, step: Int, imagesSeen: Int, file: URL) async throws -> String {
+        let (sha, size) = try digest(of: file)
+        return try await upload(file: file, sha256: sha, size: size, to: "/v1/jobs/\(jobID)/checkpoints/\(step)",
+                                headers: [("X-Lease-Token", token), ("X-Images-Seen", "\(imagesSeen)")]).sha256
+    }
+
+    /// Uploads the final model; returns its SHA-256 (to pass to `complete`).
+    @discardableResult
+    public func uploadModel(jobID: Int64, token: String, file: URL) async throws -> String {
+        let (sha, size) = try digest(of: file)
+        return try await upload(file: file, sha256: sha, size: size, to: "/v1/jobs/\(jobID)/model",
+                                headers: [("X-Lease-Token", token)]).sha256
+    }
+
+    /// Marks the job succeeded with its uploaded model, with the last progress and loss points.
+    @discardableResult
+    public func complete(jobID: Int64, token: String, modelSHA256: String, step: Int, imagesDone: Int,
+                         lossPoints: [LossPoint] = []) async throws -> JobStatus {
+        let body = CompleteRequest(token: token, modelSHA256: modelSHA256, step: step, imagesDone: imagesDone,
+                                   lossPoints: lossPoints)
+        return try await call(.POST, "/v1/jobs/\(jobID)/complete", json: body, as: JobStatus.self)
+    }
+
+    /// Reports a failure: retryable → queued again (attempt + 1) unless that was the last attempt.
+    @discardableResult
+    public func fail(jobID: Int64, token: String, reason: String, retryable: Bool) async throws -> JobStatus {
+        try await call(.POST, "/v1/jobs/\(jobID)/fail",
+                       json: FailRequest(token: token, reason: reason, retryable: retryable), as: JobStatus.self)
+    }
+
+    /// Hands the job back (graceful stop): queued again, same attempt.
+    @discardableResult
+    public func release(jobID: Int64, token: String, reason: String) async throws -> JobStatus {
+        try await call(.POST, "/v1/jobs/\(jobID)/release",
+                       json: ReleaseRequest(token: token, reason: reason), as: JobStatus.self)
+    }
+}
+
+// MARK: - Transfers
+
+extension CoordinatorClient {
+    func pathDigest(_ sha256: String) throws -> String {
+        guard JobConfig.isSHA256(sha256) else {
+            throw ClientError.badResponse("not a sha256 digest: \"\(sha256.prefix(80))\"")
+        }
+        return sha256
+    }
+
+    func digest(of file: URL) throws -> (String, Int64) {
+        do { return try FileDigest.sha256(of: file) } catch {
+            throw LocalFileError(path: file.path, reason: (error as NSError).localizedDescription)
+        }
+    }
+
+    func upload(file: URL, sha256: String, size: Int64, to path: String,
+                headers: [(String, String)] = []) async throws -> UploadResponse {
+        let all = headers + [("X-Content-SHA256", sha256), ("Content-Type", "application/octet-stream")]
+        let response = try await send(.PUT, path, headers: all,
+                                      body: .stream(FileChunks(url: file), length: .known(size)), transfer: true)
+        let answer = try await decode(UploadResponse.self, from: response)
+        guard answer.sha256 == sha256, answer.size == size else {
+            throw ClientError.badResponse("the coordinator stored \(answer.sha256) (\(answer.size) bytes), sent \(sha256) (\(size) bytes)")
+        }
+        return answer
+    }
+
+    /// Streams a 2xx response body to a temporary file beside `destination`, hashing it; on a
+    /// match fsyncs and renames it into place, else removes it and throws `.checksumMismatch`.
+    func save(_ response: HTTPClientResponse, expected: String, to destination: URL) async throws {
+        guard (200..<300).contains(Int(response.status.code)) else {
+            _ = try await successBody(response)
+            return
+        }
+        let dir = destination.deletingLastPathComponent()
+        let temp = dir.appendingPathComponent(".\(destination.lastPathComponent).partial-\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: temp.path, contents: nil),
+              let handle = try? FileHandle(forWritingTo: temp) else {
+            throw LocalFileError(path: temp.path, reason: "cannot create the file")
+        }
+        var renamed = false
+        defer {
+            try? handle.close()
+            if !renamed { try? FileManager.default.removeItem(at: temp) }
+        }
+        var hasher = SHA256Hasher()
+        do {
+            for try await buffer in response.body {
+                let data = Data(buffer: buffer)
+                hasher.update(data)
+                do { try handle.write(contentsOf: data) } catch {
+                    throw LocalFileError(path: temp.path, reason: (error as NSError).localizedDescription)
+                }
+            }
+        } catch let error as LocalFileError {
+            throw error
+        } catch {
+            throw unreachable(error)
+        }
+        let actual = hasher.hex()
+        guard actual == expected else { throw ClientError.checksumMismatch(expected: expected, actual: actual) }
+        do {
+            try handle.synchronize()
+        } catch {
+            throw LocalFileError(path: temp.path, reason: (error as NSError).localizedDescription)
+        }
+        guard rename(temp.path, destination.path) == 0 else {
+            throw LocalFileError(path: destination.path, reason: errnoText())
+        }
+        renamed = true
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import JobStore
+
+// MARK: - Lease
+
+/// `POST /v1/lease` body.
+struct LeaseRequest: Codable, Sendable {
+    var worker: String
+    var host: String
+    var threads: Int
+}
+
+/// A job handed to a worker: train `config`, resuming from `checkpoint` when present, and
+/// send `token` with every report and upload until the lease ends.
+public struct LeaseResponse: Codable, Sendable, Equatable {
+    public var jobID: Int64
+    public var config: JobConfig
+    public var token: String
+    /// The lease length; heartbeats extend it by this much.
+    public var leaseSeconds: Double
+    public var leaseExpiresAt: Date
+    public var attempt: Int
+    /// The checkpoint to resume from (fetch it with `download(artifact:to:)`), nil for a fresh start.
+    public var checkpoint: CheckpointInfo?
+
+    public init(jobID: Int64, config: JobConfig, token: String, leaseSeconds: Double,
+                leaseExpiresAt: Date, attempt: Int, checkpoint: CheckpointInfo?) {
+        self.jobID = jobID
+        self.config = config
+        self.token = token
+        self.leaseSeconds = leaseSeconds
+        self.leaseExpiresAt = leaseExpiresAt
+        self.attempt = attempt
+        self.checkpoint = checkpoint
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case jobID = "job_id"
+        case config, token
+        case leaseSeconds = "lease_seconds"
+        case leaseExpiresAt = "lease_expires_at"
+        case attempt, checkpoint
+    }
+
+    /// Writes `"checkpoint": null` for a fresh start.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(jobID, forKey: .jobID)
+        try c.encode(config, forKey: .config)
+        try c.encode(token, forKey: .token)
+        try c.encode(leaseSeconds, forKey: .leaseSeconds)
+        try c.encode(leaseExpiresAt, forKey: .leaseExpiresAt)
+        try c.encode(attempt, forKey: .attempt)
+        try c.encode(checkpoint, forKey: .checkpoint)
+    }
+}
+
+// MARK: - Heartbeat
+
+/// `POST /v1/jobs/{id}/heartbeat` body: progress and the loss points since the last one.
+public struct HeartbeatRequest: Codable, Sendable, Equatable {
+    public var token: String
+    /// Steps completed.
+    public var step: Int
+    public var imagesDone: Int
+    public var imagesPerS: Double?
+    public var stepsTotal: Int?
+    public var imagesTotal: Int?
+    public var lossPoints: [LossPoint]
+
+    public init(token: String, step: Int, imagesDone: Int, imagesPerS: Double? = nil,
+                stepsTotal: Int? = nil, imagesTotal: Int? = nil, lossPoints: [LossPoint] = []) {
+        self.token = token
+        self.step = step
+        self.imagesDone = imagesDone
+        self.imagesPerS = imagesPerS
+        self.stepsTotal = stepsTotal
+        self.imagesTotal = imagesTotal
+        self.lossPoints = lossPoints
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token, step
+        case imagesDone = "images_done"
+        case imagesPerS = "images_per_s"
+        case stepsTotal = "steps_total"
+        case imagesTotal = "images_total"
+        case lossPoints = "loss_points"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        token = try c.decode(String.self, forKey: .token)
+        step = try c.decode(Int.self, forKey: .step)
+        imagesDone = try c.decode(Int.self, forKey: .imagesDone)
+        imagesPerS = try c.decodeIfPresent(Double.self, forKey: .imagesPerS)
+        stepsTotal = try c.decodeIfPresent(Int.self, forKey: .stepsTotal)
+        imagesTotal = try c.decodeIfPresent(Int.self, forKey: .imagesTotal)
+        lossPoints = try c.decodeIfPresent([LossPoint].self, forKey: .lossPoints) ?? []
+    }
+
+    var progress: JobProgress {
+        JobProgress(step: step, imagesDone: imagesDone, imagesPerS: imagesPerS,
+                    stepsTotal: stepsTotal, imagesTotal: imagesTotal)
+    }
+}
+
+/// The answer to a heartbeat.
+public enum HeartbeatResponse: Codable, Sendable, Equatable {
+    /// Keep training; the lease now runs until `expiresAt`.
+    case `continue`(expiresAt: Date)
+    /// The job was cancelled: stop it and report nothing more.
+    case cancel
+
+    enum CodingKeys: String, CodingKey {
+        case action
+        case leaseExpiresAt = "lease_expires_at"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        switch try c.decode(String.self, forKey: .action) {
+        case "continue": self = .continue(expiresAt: try c.decode(Date.self, forKey: .leaseExpiresAt))
+        case "cancel": self = .cancel
+        case let other:
+            throw DecodingError.dataCorruptedError(forKey: .action, in: c,
+                                                   debugDescription: "unknown heartbeat action \"\(other)\"")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .continue(let expiresAt):
+            try c.encode("continue", forKey: .action)
+            try c.encode(expiresAt, forKey: .leaseExpiresAt)
+        case .cancel:
+            try c.encode("cancel", forKey: .action)
+        }
+    }
+}
+
+// MARK: - Ending a lease
+
+/// `POST /v1/jobs/{id}/complete` body.
+struct CompleteRequest: Codable, Sendable {
+    var token: String
+    var modelSHA256: String
+    var step: Int?
+    var imagesDone: Int?
+    var lossPoints: [LossPoint]?
+
+    enum CodingKeys: String, CodingKey {
+        case token
+        case modelSHA256 = "model_sha256"
+        case step
+        case imagesDone = "images_done"
+        case lossPoints = "loss_points"
+    }
+}
+
+/// `POST /v1/jobs/{id}/fail` body.
+struct FailRequest: Codable, Sendable {
+    var token: String
+    var reason: String
+    var retryable: Bool
+}
+
+/// `POST /v1/jobs/{id}/release` body.
+struct ReleaseRequest: Codable, Sendable {
+    var token: String
+    var reason: String?
+}
+
+/// `POST /v1/jobs` body.
+struct SubmitRequest: Codable, Sendable {
+    var jobs: [JobConfig]
+    var force: Bool?
+}
+
+/// The answer to an artifact, checkpoint or model upload.
+public struct UploadResponse: Codable, Sendable, Equatable {
+    public var sha256: String
+    public var size: Int64
+    /// The checkpoint's step (checkpoint uploads only).
+    public var step: Int?
+}

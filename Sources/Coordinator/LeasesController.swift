@@ -1,0 +1,126 @@
+import Foundation
+import Hummingbird
+import JobStore
+import NIOCore
+
+// MARK: - Leases and reports (workers)
+
+/// The worker's side: lease, heartbeat, checkpoint and model uploads, complete, fail, release.
+/// Every report carries the lease token; the store fences it (409 when stale).
+struct LeasesController: Sendable {
+    let core: CoordinatorCore
+
+    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+        group.post("lease", use: lease)
+        group.post("jobs/:id/heartbeat", use: heartbeat)
+        group.put("jobs/:id/checkpoints/:step", use: uploadCheckpoint)
+        group.put("jobs/:id/model", use: uploadModel)
+        group.post("jobs/:id/complete", use: complete)
+        group.post("jobs/:id/fail", use: fail)
+        group.post("jobs/:id/release", use: release)
+    }
+
+    @Sendable func lease(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let body = try await request.decodeJSON(LeaseRequest.self, limit: core.config.maxJSONBytes)
+        guard let lease = try await core.store.leaseNextJob(worker: body.worker, host: body.host, threads: body.threads,
+                                                           leaseDuration: core.config.leaseSeconds) else {
+            return Response(status: .noContent)
+        }
+        let job = lease.job
+        core.logger.info("job \(job.id) (\(job.name)) leased to \(body.worker), attempt \(job.attempt) of \(job.maxAttempts), from step \(job.resumedFromStep)")
+        return try json(LeaseResponse(jobID: job.id, config: job.config, token: lease.token,
+                                      leaseSeconds: job.leaseSeconds ?? core.config.leaseSeconds,
+                                      leaseExpiresAt: lease.expiresAt, attempt: job.attempt,
+                                      checkpoint: lease.checkpoint.map(CheckpointInfo.init)))
+    }
+
+    @Sendable func heartbeat(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try context.jobID()
+        let body = try await request.decodeJSON(HeartbeatRequest.self, limit: core.config.maxJSONBytes)
+        switch try await core.store.heartbeat(jobID: id, token: body.token, progress: body.progress,
+                                              lossPoints: body.lossPoints) {
+        case .continue(let expiry): return try json(HeartbeatResponse.continue(expiresAt: expiry))
+        case .cancelled: return try json(HeartbeatResponse.cancel)
+        }
+    }
+
+    @Sendable func uploadCheckpoint(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try context.jobID()
+        let stepText = context.parameters.get("step") ?? ""
+        guard let step = Int(stepText), step >= 0 else {
+            throw APIError.badRequest("checkpoint step must be a non-negative integer, got \"\(stepText.prefix(40))\"")
+        }
+        guard let seenText = request.headers[.imagesSeen], let seen = Int(seenText), seen >= 0 else {
+            throw APIError.badRequest("X-Images-Seen must be a non-negative integer")
+        }
+        let (token, sha) = try await fencedUploadHeaders(request, jobID: id)
+        let size = try await core.artifacts.ingest(request.body, expected: sha, contentLength: try request.contentLength(),
+                                                   limit: core.config.maxUploadBytes)
+        // The store fences again: a lease lost during the upload leaves the file unreferenced.
+        try await core.store.recordCheckpoint(jobID: id, token: token, step: step, imagesSeen: seen, sha256: sha,
+                                              size: size, path: try core.artifacts.relativePath(for: sha))
+        core.logger.info("job \(id): checkpoint at step \(step) (\(size) bytes)")
+        return try json(UploadResponse(sha256: sha, size: size, step: step), status: .created)
+    }
+
+    @Sendable func uploadModel(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try context.jobID()
+        let (_, sha) = try await fencedUploadHeaders(request, jobID: id)
+        let size = try await core.artifacts.ingest(request.body, expected: sha, contentLength: try request.contentLength(),
+                                                   limit: core.config.maxUploadBytes)
+        return try json(UploadResponse(sha256: sha, size: size, step: nil), status: .created)
+    }
+
+    @Sendable func complete(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try context.jobID()
+        let body = try await request.decodeJSON(CompleteRequest.self, limit: core.config.maxJSONBytes)
+        let sha = try ArtifactStore.checked(body.modelSHA256)
+        guard let size = try core.artifacts.size(of: sha) else {
+            throw APIError.badRequest("model \(sha) has not been uploaded (PUT /v1/jobs/\(id)/model first)")
+        }
+        var progress: JobProgress?
+        if let step = body.step, let images = body.imagesDone {
+            progress = JobProgress(step: step, imagesDone: images)
+        }
+        let job = try await core.store.completeJob(jobID: id, token: body.token, modelSHA256: sha, modelSize: size,
+                                                   finalProgress: progress, lossPoints: body.lossPoints ?? [])
+        core.logger.info("job \(id) (\(job.name)) succeeded at step \(job.step), model \(sha.prefix(12))")
+        return try json(try await core.status(of: job))
+    }
+
+    @Sendable func fail(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try context.jobID()
+        let body = try await request.decodeJSON(FailRequest.self, limit: core.config.maxJSONBytes)
+        let job = try await core.store.failJob(jobID: id, token: body.token, reason: body.reason, retryable: body.retryable)
+        core.logger.warning("job \(id) (\(job.name)) reported failed (\(body.retryable ? "retryable" : "final")): \(body.reason) → \(job.state.rawValue)")
+        return try json(try await core.status(of: job))
+    }
+
+    @Sendable func release(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try context.jobID()
+        let body = try await request.decodeJSON(ReleaseRequest.self, limit: core.config.maxJSONBytes)
+        let job = try await core.store.releaseJob(jobID: id, token: body.token,
+                                                  reason: body.reason ?? "released by worker")
+        core.logger.info("job \(id) (\(job.name)) released by its worker: \(body.reason ?? "no reason given")")
+        return try json(try await core.status(of: job))
+    }
+
+    /// The lease token and digest of an upload for `jobID`, after a first fencing check (so a
+    /// stale worker's upload is refused before a byte is stored): 404 unknown job, 409 when
+    /// the token does not hold the running job, 400 on missing headers.
+    private func fencedUploadHeaders(_ request: Request, jobID: Int64) async throws -> (token: String, sha256: String) {
+        guard let token = request.headers[.leaseToken], !token.isEmpty else {
+            throw APIError.badRequest("X-Lease-Token header is required")
+        }
+        guard let shaText = request.headers[.contentSHA256] else {
+            throw APIError.badRequest("X-Content-SHA256 header is required")
+        }
+        let sha = try ArtifactStore.checked(shaText)
+        let job = try await core.requireJob(jobID)
+        guard job.state == .running, job.leaseToken == token else {
+            throw APIError(StoreError.staleLease(jobID: jobID, reason: job.state == .running
+                ? "the lease token is not the job's current one" : "the job is \(job.state.rawValue)"))
+        }
+        return (token, sha)
+    }
+}

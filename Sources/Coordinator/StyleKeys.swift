@@ -1,0 +1,111 @@
+import Foundation
+import JobStore
+
+// MARK: - The training keys of a styles config
+
+/// The snake_case keys `defaults` and each style may set, how each is checked, and how it
+/// lands in a `JobConfig`.
+enum StyleKeys {
+    /// Keys only `defaults` may hold, besides the training keys.
+    static let defaultsOnly: Set<String> = ["dataset"]
+    /// Keys only a style may hold, besides the training keys.
+    static let styleOnly: Set<String> = ["name", "image"]
+
+    /// The training keys, in the order problems are reported.
+    static let training = ["image_size", "style_size", "batch_size", "epochs", "max_images", "steps", "lr",
+                           "content_weight", "style_weight", "checkpoint_every", "seed", "priority", "max_attempts"]
+
+    /// Checks every key of `object` (at `path`) and applies the valid training keys to `config`.
+    static func apply(_ object: [String: JSONValue], path: String, to config: inout JobConfig,
+                      allowed extra: Set<String>, checker: inout Checker) {
+        for key in object.keys.sorted() where !training.contains(key) && !extra.contains(key) {
+            let hint = suggestion(for: key, among: training + extra.sorted())
+            checker.report(path, "unknown key \"\(key)\"\(hint)")
+        }
+        for key in training {
+            guard let value = object[key] else { continue }
+            if let problem = set(key, value, in: &config) {
+                checker.report("\(path).\(key)", problem)
+            }
+        }
+    }
+
+    /// Sets `key` to `value` in `config`, or says why it cannot.
+    static func set(_ key: String, _ value: JSONValue, in config: inout JobConfig) -> String? {
+        func integer(min: Int64) -> Int? {
+            guard let i = value.integer, i >= min, i <= Int64(Int32.max) else { return nil }
+            return Int(i)
+        }
+        let got = ", got \(value.shown)"
+        switch key {
+        case "image_size":
+            guard let i = value.integer, i >= 8, i % 4 == 0, i <= 8192 else {
+                return "must be a positive multiple of 4 (from 8 to 8192)\(got)"
+            }
+            config.imageSize = Int(i)
+        case "style_size":
+            guard let i = integer(min: 8), i <= 8192 else { return "must be an integer from 8 to 8192\(got)" }
+            config.styleSize = i
+        case "batch_size":
+            guard let i = integer(min: 1) else { return "must be a positive integer\(got)" }
+            config.batchSize = i
+        case "epochs":
+            guard let i = integer(min: 1) else { return "must be a positive integer\(got)" }
+            config.epochs = i
+        case "max_images":
+            if value == .null { config.maxImages = nil; return nil }
+            guard let i = integer(min: 1) else { return "must be a positive integer or null\(got)" }
+            config.maxImages = i
+        case "steps":
+            if value == .null { config.steps = nil; return nil }
+            guard let i = integer(min: 1) else { return "must be a positive integer or null\(got)" }
+            config.steps = i
+        case "lr":
+            guard let x = value.number, x.isFinite, x > 0 else { return "must be a positive number\(got)" }
+            config.lr = x
+        case "content_weight":
+            guard let x = value.number, x.isFinite, x >= 0 else { return "must be a non-negative number\(got)" }
+            config.contentWeight = x
+        case "style_weight":
+            guard let x = value.number, x.isFinite, x >= 0 else { return "must be a non-negative number\(got)" }
+            config.styleWeight = x
+        case "checkpoint_every":
+            guard let i = integer(min: 1) else { return "must be a positive integer\(got)" }
+            config.checkpointEvery = i
+        case "seed":
+            guard let i = value.integer, i >= 0 else { return "must be a non-negative integer\(got)" }
+            config.seed = UInt64(i)
+        case "priority":
+            guard let i = value.integer, abs(i) <= Int64(Int32.max) else { return "must be an integer\(got)" }
+            config.priority = Int(i)
+        case "max_attempts":
+            guard let i = integer(min: 1), i <= 1000 else { return "must be an integer from 1 to 1000\(got)" }
+            config.maxAttempts = i
+        default:
+            return "unknown key"
+        }
+        return nil
+    }
+
+    /// ` (did you mean "lr"?)` when a known key is at most two edits away, else empty.
+    static func suggestion(for key: String, among known: [String]) -> String {
+        let best = known.map { ($0, editDistance(key, $0)) }.min { $0.1 < $1.1 }
+        guard let best, best.1 <= 2 else { return "" }
+        return " (did you mean \"\(best.0)\"?)"
+    }
+
+    /// Levenshtein distance.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        if a.isEmpty { return b.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in stride(from: 1, through: b.count, by: 1) {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import JobStore
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the coordinator: the job table, the artifact store and the HTTP API workers pull jobs from.")
+
+    @Option(help: "Address to listen on; anything but loopback needs a token.") var host = "127.0.0.1"
+    @Option(help: "TCP port (0 picks a free one).") var port = 7000
+    @Option(name: .customLong("state-dir"), help: "Where jobs.sqlite and the artifact store live.")
+    var stateDir = "./orchestrator-state"
+    @Option(name: .customLong("lease-timeout"), help: "Seconds a lease lasts without a heartbeat.")
+    var leaseTimeout: Double = 60
+    @Option(name: .customLong("token-file"), help: "File holding the bearer token (default: $ORCHESTRATOR_TOKEN).")
+    var tokenFile: String?
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
+        guard leaseTimeout.isFinite, leaseTimeout > 0 else { throw ValidationError("--lease-timeout must be positive") }
+        guard !host.isEmpty else { throw ValidationError("--host must not be empty") }
+    }
+
+    func run() async throws {
+        let token: String?
+        do { token = try CoordinatorDefaults.token(file: tokenFile) } catch { throw CLIError(error) }
+        if token == nil, !CoordinatorConfig.isLoopback(host: host) {
+            throw CLIError("refusing to listen on \(host) without a token: set ORCHESTRATOR_TOKEN or pass --token-file (or listen on 127.0.0.1)")
+        }
+        let config = CoordinatorConfig(host: host, port: port, stateDir: URL(fileURLWithPath: stateDir),
+                                       token: token, leaseSeconds: leaseTimeout)
+        let store: JobStore
+        do { store = try JobStore(path: config.databasePath, leaseDuration: leaseTimeout) } catch { throw CLIError(error) }
+        let dir = stateDir
+        let auth = token == nil ? "no token (loopback only)" : "token required"
+        do {
+            try await runCoordinator(config, store: store) { address in
+                printOut("coordinator listening on http://\(address) (state in \(dir), \(auth))")
+            }
+        } catch {
+            try? store.close()
+            throw CLIError("coordinator stopped: \(error)")
+        }
+        try? store.close()
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Coordinator
+import JobStore
+import Foundation
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show every job: state, worker, progress, speed, ETA, latest losses and a loss sparkline.")
+
+    @OptionGroup var coordinator: CoordinatorOptions
+    @Flag(help: "Redraw every 2 seconds until Ctrl-C.") var watch = false
+    @Flag(help: "Print {\"jobs\": [...], \"totals\": {...}} for scripts.") var json = false
+
+    func validate() throws {
+        if watch && json { throw ValidationError("--watch and --json cannot be combined") }
+    }
+
+    func run() async throws {
+        try await coordinator.withClient { client in
+            if json {
+                let data = try APICoding.encoder(pretty: true).encode(try await client.jobs())
+                printOut(String(decoding: data, as: UTF8.self))
+                return
+            }
+            guard watch else {
+                printOut(StatusTable.render(try await client.jobs()))
+                return
+            }
+            let tty = isatty(STDOUT_FILENO) != 0
+            while !Task.isCancelled {
+                var text: String
+                do {
+                    text = StatusTable.render(try await client.jobs())
+                } catch {
+                    text = "\(error)\n"
+                }
+                let stamp = DateFormatter.localizedString(from: Date(), dateStyle: .none, timeStyle: .medium)
+                text = "orchestrator status — \(client.address) — \(stamp) (Ctrl-C to stop)\n\n" + text
+                printOut(tty ? "\u{1B}[H\u{1B}[2J" + text : text)
+                try await Task.sleep(for: .seconds(2))
+            }
+        }
+    }
+}
+
+// MARK: - Table
+
+/// The text of `orchestrator status`.
+enum StatusTable {
+    static func render(_ response: JobsResponse) -> String {
+        let header = ["ID", "NAME", "STATE", "WORKER", "PROGRESS", "IMG/S", "ETA", "CONTENT", "STYLE", "LOSS"]
+        var rows: [[String]] = [header]
+        for job in response.jobs {
+            rows.append([
+                "\(job.id)", job.name, state(job), job.worker ?? "-", progress(job),
+                job.imagesPerS.map { String(format: "%.1f", $0) } ?? "-",
+                job.etaS.map(formatDuration) ?? "-",
+                job.content.map { String(format: "%.4g", $0) } ?? "-",
+                job.style.map { String(format: "%.4g", $0) } ?? "-",
+                sparkline(job.recentTotals, width: 24),
+            ])
+        }
+        var widths = [Int](repeating: 0, count: header.count)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        let rightAligned: Set<Int> = [0, 5, 6, 7, 8]
+        var out = ""
+        for row in rows {
+            let cells = row.enumerated().map { i, cell in
+                let pad = String(repeating: " ", count: widths[i] - cell.count)
+                return rightAligned.contains(i) ? pad + cell : (i == row.count - 1 ? cell : cell + pad)
+            }
+            var line = cells.joined(separator: "  ")
+            while line.hasSuffix(" ") { line.removeLast() }
+            out += line + "\n"
+        }
+        if response.jobs.isEmpty { out += "(no jobs)\n" }
+        for job in response.jobs where job.state == .failed {
+            out += "job \(job.id) (\(job.name)) failed: \(job.failureReason ?? "no reason recorded")\n"
+        }
+        let t = response.totals
+        out += "\(response.jobs.count) jobs: \(t.queued) queued, \(t.running) running, \(t.succeeded) succeeded, "
+            + "\(t.failed) failed, \(t.cancelled) cancelled · " + String(format: "%.1f img/s", t.imagesPerS) + "\n"
+        return out
+    }
+
+    static func state(_ job: JobStatus) -> String {
+        job.attempt > 1 && !job.state.isTerminal
+            ? "\(job.state.rawValue) (attempt \(job.attempt)/\(job.maxAttempts))" : job.state.rawValue
+    }
+
+    /// `█████░░░░░  50% 500/1000`, or `step 500` while the total is unknown.
+    static func progress(_ job: JobStatus) -> String {
+        guard let total = job.stepsTotal, total > 0 else {
+            return job.state == .succeeded ? bar(1) + " 100%" : "step \(job.step)"
+        }
+        let frac = min(1, Double(job.step) / Double(total))
+        return bar(frac) + String(format: " %3.0f%% ", frac * 100) + "\(job.step)/\(total)"
+    }
+
+    static func bar(_ frac: Double, width: Int = 16) -> String {
+        let filled = Int((frac * Double(width)).rounded(.down))
+        return String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+    }
+
+    /// `▇▆▅▄▃▂▁` of `values` resampled to at most `width` characters, scaled between their
+    /// minimum and maximum.
+    static func sparkline(_ values: [Double], width: Int) -> String {
+        let finite = values.filter(\.isFinite)
+        guard !finite.isEmpty else { return "" }
+        let sampled = finite.count <= width ? finite
+            : (0..<width).map { finite[$0 * (finite.count - 1) / (width - 1)] }
+        let levels = Array("▁▂▃▄▅▆▇█")
+        let lo = sampled.min()!, hi = sampled.max()!
+        guard hi > lo else { return String(repeating: "▄", count: sampled.count) }
+        return String(sampled.map { levels[min(7, Int(($0 - lo) / (hi - lo) * 7.999))] })
+    }
+}
