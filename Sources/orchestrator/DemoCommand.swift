@@ -1,0 +1,199 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import JobStore
+import NSTModel
+
+/// The whole system on one machine: a coordinator on loopback, the eight styles of
+/// configs/styles.json at demo size, N local worker processes, the live status table, and at the
+/// end the fetched models, loss curves and a contact sheet.
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the distributed trainer end to end on this machine (coordinator + local workers, demo-sized).")
+
+    @Option(help: "Local worker processes.") var workers = 2
+    @Option(help: "Content images (default: a small synthetic set made in the state folder).") var dataset: String?
+    @Option(name: .customLong("state-dir"), help: "Coordinator state, logs and results.") var stateDir = "demo-state"
+    @Option(help: "The styles config.") var config = "configs/styles.json"
+    @Option(name: .customLong("image-size")) var imageSize = 64
+    @Option(name: .customLong("style-size")) var styleSize = 128
+    @Option(name: .customLong("batch-size")) var batchSize = 2
+    @Option(help: "Training steps per style.") var steps = 150
+    @Option(help: "Adam learning rate (the demo's default is 5× the seed's, so that a few steps show a style).") var lr = 5e-3
+    @Option(name: .customLong("checkpoint-every")) var checkpointEvery = 20
+    @Option(name: .customLong("content-weight"), help: "Default: the config's.") var contentWeight: Double?
+    @Option(name: .customLong("style-weight"), help: "Default: the config's.") var styleWeight: Double?
+    @Option(help: "Coordinator port (default: a free one).") var port: Int?
+    @Option(name: .customLong("sheet-size"), help: "Side of each contact-sheet tile.") var sheetSize = 192
+    @OptionGroup var vgg: VGGOptions
+
+    func validate() throws {
+        guard (1...16).contains(workers) else { throw ValidationError("--workers must be 1…16") }
+        guard imageSize >= 16, imageSize % 4 == 0 else { throw ValidationError("--image-size must be a multiple of 4, at least 16") }
+        guard steps >= 1, batchSize >= 1, lr > 0, checkpointEvery >= 1, styleSize >= 16 else {
+            throw ValidationError("--steps, --batch-size, --checkpoint-every must be positive and --style-size at least 16")
+        }
+    }
+
+    func run() async throws {
+        let started = Date()
+        let state = URL(fileURLWithPath: stateDir, isDirectory: true).standardizedFileURL
+        try DemoFolder.prepare(state)
+        let vggArgs = resolveVGG()
+        let data = try makeDataset(state)
+        let styles = try loadStyles()
+
+        let token = UUID().uuidString
+        let port = try port ?? freeLoopbackPort()
+        let address = "127.0.0.1:\(port)"
+        let children = ChildProcesses(logs: state.appendingPathComponent("logs"))
+        children.stopOnSignals()
+        defer { children.stopAll() }
+        try children.start("coordinator", ["serve", "--host", "127.0.0.1", "--port", String(port),
+                                           "--state-dir", state.path, "--lease-timeout", "30"], token: token)
+        let client: CoordinatorClient
+        do { client = try CoordinatorClient(address: address, token: token) } catch { throw CLIError(error) }
+        defer { Task { try? await client.shutdown() } }
+        try await waitForHealth(client, children)
+
+        do {
+            var seen = Set<String>()
+            for s in styles where seen.insert(s.imageSHA256).inserted {
+                if try await !client.hasArtifact(sha256: s.imageSHA256) { _ = try await client.uploadArtifact(file: s.image) }
+            }
+            let result = try await client.submit(styles.map(\.config), force: true)
+            printOut("submitted \(result.created.count) styles to the coordinator at http://\(address)/?token=\(token)")
+        } catch { throw CLIError(error) }
+
+        let threads = max(1, Threads.available / workers)
+        for i in 1...workers {
+            try children.start("worker-\(i)", ["--coordinator", address, "--dataset", data.path, "--name", "demo-worker-\(i)",
+                                               "--threads", String(threads), "--work-dir", state.appendingPathComponent("work-\(i)").path]
+                                   + vggArgs, token: token, executable: "worker")
+        }
+        let final = try await watch(client, children)
+        let results = state.appendingPathComponent("results")
+        let models = try await fetchResults(client, final, into: results)
+        children.stopAll()
+        let sheet = state.appendingPathComponent("contact-sheet.png")
+        try writeContactSheet(models, to: sheet)
+
+        let failed = final.jobs.filter { $0.state != .succeeded }
+        printOut("")
+        printOut(String(format: "demo finished in %@: %d of %d styles trained", formatDuration(Date().timeIntervalSince(started)),
+                        final.jobs.count - failed.count, final.jobs.count))
+        printOut("models and loss curves: \(results.path)/NAME.safetensors, NAME.losses.csv")
+        printOut("contact sheet:          \(sheet.path)")
+        printOut("logs:                   \(state.appendingPathComponent("logs").path)")
+        if !failed.isEmpty {
+            throw CLIError("not trained: " + failed.map { "\($0.name) (\($0.state.rawValue)\($0.failureReason.map { ": " + $0 } ?? ""))" }.joined(separator: ", "))
+        }
+    }
+
+    // MARK: - Steps
+
+    func resolveVGG() -> [String] {
+        do {
+            switch try vgg.resolve() {
+            case .file(let path):
+                printOut("VGG16 weights: \(path)")
+                return ["--vgg-weights", path]
+            case .random:
+                printOut("VGG16: seeded random weights (--random-vgg): the system runs, but the styles will not look like their images")
+                return ["--random-vgg"]
+            }
+        } catch {
+            printOut("VGG16: no weights configured (--vgg-weights or NST_VGG16_WEIGHTS), so this demo falls back to a seeded random VGG16:")
+            printOut("       the whole system runs, but the pictures will not look like the styles. See README, \"VGG16 weights\".")
+            return ["--random-vgg"]
+        }
+    }
+
+    func makeDataset(_ state: URL) throws -> URL {
+        if let dataset { return URL(fileURLWithPath: dataset) }
+        let dir = state.appendingPathComponent("dataset")
+        let files = (try? ImageFolder(root: dir).files.count) ?? 0
+        if files < 24 {
+            do { _ = try SyntheticImages.writeDataset(to: dir, count: 24, size: max(imageSize, 96)) } catch { throw CLIError(error) }
+            printOut("made 24 synthetic content images in \(dir.path)")
+        }
+        return dir
+    }
+
+    func loadStyles() throws -> [StylesConfig.Style] {
+        let loaded: StylesConfig
+        do { loaded = try StylesConfig.load(contentsOf: URL(fileURLWithPath: config)) } catch let e as StylesConfigError {
+            for p in e.problems { printErr(p) }
+            throw CLIError("\(config): \(e.problems.count) problem(s)")
+        } catch { throw CLIError(error) }
+        return loaded.styles.map { s in
+            var s = s
+            s.config.imageSize = imageSize
+            s.config.styleSize = styleSize
+            s.config.batchSize = batchSize
+            s.config.steps = steps
+            s.config.maxImages = nil
+            s.config.checkpointEvery = checkpointEvery
+            s.config.lr = lr
+            if let contentWeight { s.config.contentWeight = contentWeight }
+            if let styleWeight { s.config.styleWeight = styleWeight }
+            return s
+        }
+    }
+
+    func waitForHealth(_ client: CoordinatorClient, _ children: ChildProcesses) async throws {
+        for _ in 0..<200 {
+            if (try? await client.health()) == true { return }
+            if let dead = children.exited() { throw CLIError("the \(dead) stopped; see \(children.logs.path)/\(dead).log") }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        throw CLIError("the coordinator did not come up; see \(children.logs.path)/coordinator.log")
+    }
+
+    /// Redraws the status table until every job has finished.
+    func watch(_ client: CoordinatorClient, _ children: ChildProcesses) async throws -> JobsResponse {
+        let tty = isatty(STDOUT_FILENO) != 0
+        var lastPrint = Date.distantPast
+        while true {
+            let r: JobsResponse
+            do { r = try await client.jobs() } catch { throw CLIError(error) }
+            let done = r.jobs.allSatisfy { [.succeeded, .failed, .cancelled].contains($0.state) }
+            if tty {
+                print("\u{1B}[H\u{1B}[2J" + StatusTable.render(r), terminator: "")
+                fflush(stdout)
+            } else if done || Date().timeIntervalSince(lastPrint) >= 15 {
+                lastPrint = Date()
+                printOut(StatusTable.render(r))
+            }
+            if done { return r }
+            if children.workersAllExited() { throw CLIError("every worker has stopped; see \(children.logs.path)") }
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+        }
+    }
+
+    func fetchResults(_ client: CoordinatorClient, _ r: JobsResponse, into dir: URL) async throws -> [(String, URL)] {
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var models: [(String, URL)] = []
+        do {
+            for job in r.jobs where job.state == .succeeded {
+                let model = dir.appendingPathComponent("\(job.name).safetensors")
+                _ = try await client.downloadModel(id: job.id, to: model)
+                try Data(try await client.lossesCSV(id: job.id).utf8).write(to: dir.appendingPathComponent("\(job.name).losses.csv"))
+                models.append((job.name, model))
+            }
+        } catch { throw CLIError(error) }
+        return models
+    }
+
+    /// One content image beside its stylisation by every trained style.
+    func writeContactSheet(_ models: [(String, URL)], to url: URL) throws {
+        let content = SyntheticImages.contentImage(index: 1000, width: sheetSize, height: sheetSize, seed: 7)
+        var tiles: [(label: String, image: RGBImage)] = [("content", content)]
+        do {
+            for (name, file) in models {
+                tiles.append((name, stylize(try TransformerNet(contentsOf: file), content)))
+            }
+            try ContactSheet.make(tiles, tileSize: sheetSize, columns: min(tiles.count, 5)).write(to: url)
+        } catch { throw CLIError(error) }
+    }
+}
