@@ -1,0 +1,186 @@
+import Coordinator
+import Foundation
+import JobStore
+import NSTModel
+
+// MARK: - Shared by every job of a worker
+
+/// What a job needs from the worker around it.
+struct WorkerContext: @unchecked Sendable {
+    var name: String
+    var client: CoordinatorClient
+    var dataset: URL
+    var workDir: URL
+    /// The loss network, shared by the worker's jobs (one at a time).
+    var vgg: VGG16
+    var signals: ShutdownSignals
+}
+
+/// How a leased job ended for this worker.
+enum JobEnd: Equatable {
+    case completed
+    /// Reported as failed with this reason (retryable: queued again for another attempt).
+    case failed(String, retryable: Bool)
+    /// Handed back after a checkpoint (graceful shutdown).
+    case released
+    /// Stopped without further reports: cancelled, stale lease, or an unexpected refusal.
+    case dropped(String)
+}
+
+/// The outcome of one call to the coordinator.
+enum CallResult<T> {
+    case ok(T)
+    /// Unreachable or 5xx: try again after the backoff delay.
+    case retryLater
+    /// 409: the lease no longer holds the job.
+    case stale(String)
+    /// Any other refusal.
+    case refused(String)
+}
+
+// MARK: - Driving one job
+
+/// Runs one leased job: downloads the style (and checkpoint), trains on a `TrainingRun`
+/// thread while heartbeating, uploads checkpoints, and ends it with complete / fail / release.
+/// Every call to the coordinator goes through `call`, which applies the backoff rules.
+final class JobDriver {
+    let context: WorkerContext
+    let lease: LeaseResponse
+    let jobDir: URL
+    let heartbeatInterval: Double
+    var backoff = Backoff()
+    /// Monotonic time before which no call is made (backoff after a failure).
+    var retryAt = 0.0
+    var lastHeartbeat = 0.0
+    var lastProgressLog = monotonicSeconds()
+    var run: TrainingRun
+
+    var client: CoordinatorClient { context.client }
+    var jobID: Int64 { lease.jobID }
+    var label: String { "job \(lease.jobID) \"\(lease.config.name)\"" }
+
+    init(context: WorkerContext, lease: LeaseResponse) {
+        self.context = context
+        self.lease = lease
+        jobDir = context.workDir.appendingPathComponent("job-\(lease.jobID)-attempt-\(lease.attempt)")
+        heartbeatInterval = max(0.1, min(2, lease.leaseSeconds / 4))
+        run = TrainingRun(step: lease.checkpoint?.step ?? 0, images: lease.checkpoint?.imagesSeen ?? 0)
+    }
+
+    /// Drives the job to its end; leaves no files behind.
+    func drive() async -> JobEnd {
+        defer { try? FileManager.default.removeItem(at: jobDir) }
+        let resume = lease.checkpoint.map { ", resuming from checkpoint at step \($0.step)" } ?? ""
+        Log.info("leased \(label) attempt \(lease.attempt)\(resume)")
+        switch await prepare() {
+        case .success(let setup):
+            run.start(setup)
+            return await supervise()
+        case .failure(.stale(let why)): return dropped("lease lost while preparing: \(why)")
+        case .failure(.refused(let why)): return await reportFailure(reason: why, retryable: true)
+        case .failure(.givingUp): return dropped("shutting down with the coordinator unreachable")
+        }
+    }
+
+    /// Why a job could not be prepared.
+    enum Setback: Error {
+        case stale(String)
+        case refused(String)
+        case givingUp
+    }
+
+    // MARK: - Preparation
+
+    /// Downloads the style image and the checkpoint (if any) into the job's folder.
+    private func prepare() async -> Result<TrainingSetup, Setback> {
+        do {
+            try FileManager.default.createDirectory(at: jobDir, withIntermediateDirectories: true)
+        } catch {
+            return .failure(.refused("cannot create \(jobDir.path): \(error)"))
+        }
+        let c = lease.config
+        let style = jobDir.appendingPathComponent("style-image")
+        if let setback = await download(c.styleSHA256, to: style, what: "style image") { return .failure(setback) }
+        var checkpointFile: URL?
+        if let ck = lease.checkpoint {
+            let url = jobDir.appendingPathComponent("resume-\(ck.step).safetensors")
+            if let setback = await download(ck.sha256, to: url, what: "checkpoint at step \(ck.step)") {
+                return .failure(setback)
+            }
+            checkpointFile = url
+        }
+        var o = TrainingOptions()
+        o.imageSize = c.imageSize; o.styleSize = c.styleSize; o.batchSize = c.batchSize
+        o.epochs = c.epochs; o.steps = c.steps; o.maxImages = c.maxImages
+        o.lr = c.lr; o.contentWeight = c.contentWeight; o.styleWeight = c.styleWeight; o.seed = c.seed
+        return .success(TrainingSetup(jobID: jobID, options: o, dataset: context.dataset, styleImage: style,
+                                      vgg: context.vgg, resumeFrom: checkpointFile,
+                                      checkpointEvery: max(1, c.checkpointEvery), workDir: jobDir))
+    }
+
+    /// Downloads a verified artifact, retrying while the coordinator is unreachable and up to
+    /// three times on a checksum mismatch; nil when done.
+    private func download(_ sha256: String, to url: URL, what: String) async -> Setback? {
+        var mismatches = 0
+        while true {
+            if givingUp { return .givingUp }
+            await waitForRetry()
+            do {
+                try await client.download(artifact: sha256, to: url)
+                reachable()
+                return nil
+            } catch let error as ClientError {
+                if case .checksumMismatch = error, mismatches < 3 {
+                    mismatches += 1
+                    Log.info("\(label): \(what) download: \(error); retrying")
+                    continue
+                }
+                if error.isTransient { unreachable(error); continue }
+                if error.isStaleLease { return .stale(error.description) }
+                return .refused("cannot download the \(what): \(error)")
+            } catch {
+                return .refused("cannot download the \(what): \(error)")
+            }
+        }
+    }
+
+    // MARK: - Calls and backoff
+
+    /// Runs `body` once, turning its error into a `CallResult` and updating the backoff.
+    func call<T>(_ what: String, _ body: () async throws -> T) async -> CallResult<T> {
+        do {
+            let value = try await body()
+            reachable()
+            return .ok(value)
+        } catch let error as ClientError {
+            if error.isStaleLease { return .stale(error.description) }
+            if error.isTransient { unreachable(error); return .retryLater }
+            return .refused("\(what): \(error)")
+        } catch {
+            return .refused("\(what): \(error)")
+        }
+    }
+
+    private func unreachable(_ error: ClientError) {
+        let delay = backoff.nextDelay()
+        retryAt = monotonicSeconds() + delay
+        Log.info("coordinator unreachable: retrying in \(String(format: "%.1f", delay)) s (\(error))")
+    }
+
+    private func reachable() {
+        if backoff.failures > 0 { Log.info("coordinator reachable again") }
+        backoff.reset()
+        retryAt = 0
+    }
+
+    /// Sleeps until the backoff delay has passed.
+    func waitForRetry() async {
+        let wait = retryAt - monotonicSeconds()
+        if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
+    }
+
+    func dropped(_ reason: String) -> JobEnd {
+        Log.info("\(label): dropped: \(reason)")
+        return .dropped(reason)
+    }
+}

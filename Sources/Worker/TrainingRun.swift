@@ -1,0 +1,209 @@
+import Foundation
+import JobStore
+import NSTModel
+
+// MARK: - What the training thread needs and produces
+
+/// Everything needed to build a job's `TrainingSession` on the training thread. The VGG16 is
+/// the worker's one loss network, used by one job at a time.
+struct TrainingSetup: @unchecked Sendable {
+    var jobID: Int64
+    var options: TrainingOptions
+    var dataset: URL
+    var styleImage: URL
+    var vgg: VGG16
+    /// The checkpoint to resume from, nil for a fresh start.
+    var resumeFrom: URL?
+    var checkpointEvery: Int
+    /// Where checkpoints and the model are written (the job's own folder).
+    var workDir: URL
+}
+
+/// A checkpoint written locally and not yet acknowledged by the coordinator.
+struct LocalCheckpoint: Sendable, Equatable {
+    var url: URL
+    var step: Int
+    var imagesSeen: Int
+}
+
+/// Where the training thread stands.
+struct TrainingProgress: Sendable {
+    var step = 0
+    var images = 0
+    var imagesPerS: Double?
+    var stepsTotal: Int?
+    var imagesTotal: Int?
+    /// The step the session started from once it is built (0 for a fresh start).
+    var startStep: Int?
+    var latest: LossPoint?
+}
+
+/// How the training thread ended.
+enum TrainingOutcome: Sendable {
+    /// All steps done; the model is saved at `model`.
+    case finished(model: URL)
+    /// Stopped on request (after the current step; with a checkpoint if one was asked for).
+    case stopped
+    case failed(reason: String, retryable: Bool)
+}
+
+// MARK: - The training thread
+
+/// Runs one job's `TrainingSession` step by step on a dedicated thread (training is
+/// synchronous CPU work that must not block the Swift concurrency pool). The async driver
+/// reads progress, unsent loss points and pending checkpoints under a lock, and asks the
+/// thread to stop; the thread only ever checks for a stop between steps.
+final class TrainingRun: @unchecked Sendable {
+    enum StopMode: Sendable { case none, abandon, checkpointAndStop }
+
+    private let lock = NSLock()
+    private var progressValue = TrainingProgress()
+    private var losses: [LossPoint] = []
+    private var checkpoints: [LocalCheckpoint] = []
+    private var outcomeValue: TrainingOutcome?
+    private var stopMode = StopMode.none
+
+    /// `step` and `images`: where the job stands before training (its checkpoint's counters).
+    init(step: Int = 0, images: Int = 0) {
+        progressValue.step = step
+        progressValue.images = images
+    }
+
+    // MARK: Driver side
+
+    var progress: TrainingProgress { locked { progressValue } }
+    var outcome: TrainingOutcome? { locked { outcomeValue } }
+
+    func requestStop(_ mode: StopMode) { locked { if stopMode == .none { stopMode = mode } } }
+
+    /// Loss points not yet acknowledged, oldest first (at most `limit`).
+    func unsentLosses(limit: Int = 10_000) -> [LossPoint] { locked { Array(losses.prefix(limit)) } }
+
+    var unsentCount: Int { locked { losses.count } }
+
+    /// The coordinator stored the first `count` unsent loss points.
+    func acknowledgeLosses(_ count: Int) { locked { losses.removeFirst(min(count, losses.count)) } }
+
+    /// The newest checkpoint not yet uploaded; older pending ones are superseded and deleted.
+    func latestCheckpoint() -> LocalCheckpoint? {
+        let superseded: [LocalCheckpoint] = locked {
+            guard checkpoints.count > 1 else { return [] }
+            let old = Array(checkpoints.dropLast())
+            checkpoints.removeFirst(old.count)
+            return old
+        }
+        for c in superseded { try? FileManager.default.removeItem(at: c.url) }
+        return locked { checkpoints.last }
+    }
+
+    /// The coordinator stored `checkpoint`: forget it and delete the local file.
+    func checkpointUploaded(_ checkpoint: LocalCheckpoint) {
+        locked { checkpoints.removeAll { $0 == checkpoint } }
+        try? FileManager.default.removeItem(at: checkpoint.url)
+    }
+
+    /// Starts the thread; returns at once.
+    func start(_ setup: TrainingSetup) {
+        let thread = Thread { [self] in
+            let end = self.train(setup)
+            self.locked { self.outcomeValue = end }
+        }
+        thread.name = "training job \(setup.jobID)"
+        thread.stackSize = 16 << 20
+        thread.start()
+    }
+
+    /// Waits (without blocking the pool) until the thread has ended.
+    func waitForEnd() async -> TrainingOutcome {
+        while true {
+            if let end = outcome { return end }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+    }
+
+    // MARK: Thread side
+
+    private func train(_ setup: TrainingSetup) -> TrainingOutcome {
+        let job = setup.jobID
+        do {
+            let folder = try ImageFolder(root: setup.dataset, maxImages: setup.options.maxImages)
+            let style = try RGBImage(contentsOf: setup.styleImage)
+            let session = try TrainingSession(options: setup.options, style: style, dataset: folder, vgg: setup.vgg)
+            if let resume = setup.resumeFrom {
+                try session.resume(from: SafeTensors.read(contentsOf: resume))
+                Log.info("resuming job \(job) from step \(session.state.step) (next step \(session.state.step + 1))")
+            }
+            let start = session.state
+            Log.info("job \(job): training steps \(start.step + 1)…\(session.totalSteps) on \(folder.files.count) images "
+                     + "(batch \(setup.options.batchSize), \(setup.options.imageSize)×\(setup.options.imageSize))")
+            locked {
+                progressValue.step = start.step
+                progressValue.images = start.imagesSeen
+                progressValue.startStep = start.step
+                progressValue.stepsTotal = session.totalSteps
+                progressValue.imagesTotal = Self.plannedImages(files: folder.files.count,
+                                                               batch: setup.options.batchSize,
+                                                               steps: session.totalSteps)
+            }
+            var lastCheckpoint = start.step
+            var seconds = 0.0, images = 0
+            while !session.isFinished {
+                switch locked({ stopMode }) {
+                case .abandon: return .stopped
+                case .checkpointAndStop:
+                    if session.state.step > lastCheckpoint { try writeCheckpoint(session, setup) }
+                    return .stopped
+                case .none: break
+                }
+                let r = try session.runStep()
+                for s in r.skipped { Log.info("job \(job): skipped \(s)") }
+                seconds += r.seconds
+                images += r.batchImages
+                let point = r.loss.map {
+                    LossPoint(step: r.step, images: r.images, content: $0.content, style: $0.style, total: $0.total)
+                }
+                locked {
+                    if let point { losses.append(point); progressValue.latest = point }
+                    progressValue.step = r.step
+                    progressValue.images = r.images
+                    progressValue.imagesPerS = seconds > 0 ? Double(images) / seconds : nil
+                }
+                if r.step % setup.checkpointEvery == 0 && !session.isFinished {
+                    try writeCheckpoint(session, setup)
+                    lastCheckpoint = r.step
+                }
+            }
+            let model = setup.workDir.appendingPathComponent("model.safetensors")
+            try session.trainer.net.save(to: model)
+            return .finished(model: model)
+        } catch let error as TrainingError {
+            switch error {
+            case .nonFiniteLoss, .invalidOption: return .failed(reason: error.description, retryable: false)
+            case .emptyDataset: return .failed(reason: error.description, retryable: true)
+            }
+        } catch {
+            let text = String(describing: error)
+            return .failed(reason: text, retryable: true)
+        }
+    }
+
+    private func writeCheckpoint(_ session: TrainingSession, _ setup: TrainingSetup) throws {
+        let state = session.state
+        let url = setup.workDir.appendingPathComponent(String(format: "checkpoint-%08d.safetensors", state.step))
+        try session.writeCheckpoint(to: url, metadata: ["job_id": String(setup.jobID)])
+        locked { checkpoints.append(LocalCheckpoint(url: url, step: state.step, imagesSeen: state.imagesSeen)) }
+    }
+
+    /// Images trained on in `steps` steps over `files` files in batches of `batch` (the last
+    /// batch of an epoch may be short; the data cycles).
+    static func plannedImages(files: Int, batch: Int, steps: Int) -> Int {
+        guard files > 0, batch > 0, steps > 0 else { return 0 }
+        let perEpoch = (files + batch - 1) / batch
+        return (steps / perEpoch) * files + min((steps % perEpoch) * batch, files)
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock(); defer { lock.unlock() }
+        return try body()
+    }
+}

@@ -1,0 +1,156 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import JobStore
+import NIOCore
+import NSTModel
+
+// MARK: - worker
+
+/// `worker --coordinator HOST:PORT --dataset DIR …`: pulls jobs from the coordinator, trains
+/// them with NSTModel, and reports progress, loss points, checkpoints and the final model.
+@main
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Pull style-training jobs from an orchestrator coordinator, train them, report back.",
+        discussion: """
+            On SIGINT/SIGTERM the worker finishes the current step, uploads a checkpoint, hands \
+            the job back and exits 0; a second signal exits at once.
+            """)
+
+    @Option(help: "The coordinator's HOST:PORT (default: $ORCHESTRATOR_COORDINATOR, else 127.0.0.1:7000).")
+    var coordinator: String?
+    @Option(help: "Folder of training images (this machine's copy of the dataset).")
+    var dataset: String
+    @Option(help: "Worker name shown by the coordinator (default: hostname-pid).")
+    var name: String?
+    @Option(help: "Threads for OpenBLAS and the vector loops (default: all cores).")
+    var threads: Int?
+    @Flag(help: "Train one job and exit (exit at once when nothing is queued).")
+    var once = false
+    @Option(name: .customLong("vgg-weights"), help: "VGG16 features as safetensors with torchvision's names (default: $NST_VGG16_WEIGHTS).")
+    var vggWeights: String?
+    @Flag(name: .customLong("random-vgg"), help: "Use a seeded random VGG16 instead of real weights (tests and demos only).")
+    var randomVGG = false
+    @Option(name: .customLong("token-file"), help: "File holding the coordinator's bearer token (default: $ORCHESTRATOR_TOKEN).")
+    var tokenFile: String?
+    @Option(name: .customLong("work-dir"), help: "Where job files (style image, checkpoints, model) are kept while a job runs.")
+    var workDir: String?
+
+    func validate() throws {
+        if let n = threads, n < 1 { throw ValidationError("--threads must be at least 1") }
+        if let name, let problem = JobConfig.nameProblem(name) { throw ValidationError("--name \(problem)") }
+    }
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let worker = name ?? Self.defaultName()
+        Log.setName(worker)
+        let signals = ShutdownSignals()
+        let address = coordinator ?? env["ORCHESTRATOR_COORDINATOR"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1:7000"
+        let token = try readToken(env)
+        let source: VGGSource
+        do { source = try VGGSource.resolve(path: vggWeights, random: randomVGG) } catch { throw WorkerError(error) }
+        if case .random = source { Log.info("warning: using a \(source.description)") }
+        let datasetURL = URL(fileURLWithPath: dataset)
+        // An empty dataset would fail (retryably) every job this worker leases: refuse to start.
+        let images: Int
+        do { images = try ImageFolder(root: datasetURL).files.count } catch { throw WorkerError(error) }
+        guard images > 0 else { throw WorkerError(TrainingError.emptyDataset(path: datasetURL.path)) }
+        Threads.configure(threads ?? Threads.available)
+        let vgg: VGG16
+        do { vgg = try source.load() } catch { throw WorkerError(error) }
+        let work = URL(fileURLWithPath: workDir ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("nst-worker-\(worker)").path)
+        do { try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true) }
+        catch { throw WorkerError("cannot create the work dir \(work.path): \(error)") }
+
+        let client: CoordinatorClient
+        do { client = try CoordinatorClient(address: address, token: token, timeout: .seconds(5)) }
+        catch { throw WorkerError(error) }
+        let context = WorkerContext(name: worker, client: client, dataset: datasetURL, workDir: work,
+                                    vgg: vgg, signals: signals)
+        Log.info("worker \(worker) on \(ProcessInfo.processInfo.hostName): coordinator \(client.address), dataset \(dataset) (\(images) images), \(Threads.count) threads")
+        let result: Result<Void, Error>
+        do { try await pullJobs(context); result = .success(()) } catch { result = .failure(error) }
+        try? await client.shutdown()
+        try result.get()
+    }
+
+    /// Leases jobs until `--once` is satisfied or a signal arrives.
+    private func pullJobs(_ context: WorkerContext) async throws {
+        var backoff = Backoff()
+        var idleLogged = false
+        while !context.signals.isRequested {
+            let lease: LeaseResponse?
+            do {
+                lease = try await context.client.lease(worker: context.name, host: ProcessInfo.processInfo.hostName,
+                                                       threads: Threads.count)
+                if backoff.failures > 0 { Log.info("coordinator reachable again") }
+                backoff.reset()
+            } catch let error as ClientError where error.isTransient {
+                let delay = backoff.nextDelay()
+                Log.info("coordinator unreachable: retrying in \(String(format: "%.1f", delay)) s (\(error))")
+                await sleep(delay, context.signals)
+                continue
+            } catch {
+                throw WorkerError("cannot lease a job: \(error)")
+            }
+            guard let lease else {
+                if once { Log.info("no job queued; exiting (--once)"); return }
+                if !idleLogged { Log.info("no job queued; polling"); idleLogged = true }
+                await sleep(1, context.signals)
+                continue
+            }
+            idleLogged = false
+            let end = await JobDriver(context: context, lease: lease).drive()
+            if once { Log.info("one job done (\(end)); exiting (--once)"); return }
+            if case .failed(_, retryable: true) = end {
+                // Whatever failed may be this machine's: give other workers a chance at the job.
+                Log.info("pausing 3 s after a retryable failure")
+                await sleep(3, context.signals)
+            }
+        }
+        Log.info("exiting on signal")
+    }
+
+    /// Sleeps `seconds`, waking early when a signal arrives.
+    private func sleep(_ seconds: Double, _ signals: ShutdownSignals) async {
+        let end = monotonicSeconds() + seconds
+        while monotonicSeconds() < end && !signals.isRequested {
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+    }
+
+    private func readToken(_ env: [String: String]) throws -> String? {
+        if let tokenFile {
+            do {
+                let text = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !text.isEmpty else { throw WorkerError("token file \(tokenFile) is empty") }
+                return text
+            } catch let e as WorkerError { throw e } catch {
+                throw WorkerError("cannot read the token file \(tokenFile): \(error.localizedDescription)")
+            }
+        }
+        return env["ORCHESTRATOR_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// `hostname-pid`, with characters a job-store name does not allow replaced by `-`.
+    static func defaultName() -> String {
+        let raw = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        var name = String(raw.unicodeScalars.map { s -> Character in
+            s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s) || s == "." || s == "_" || s == "-")
+                ? Character(s) : "-"
+        })
+        while name.hasPrefix(".") { name.removeFirst() }
+        return String(name.prefix(100))
+    }
+}
+
+/// A one-line reason the worker cannot run; ArgumentParser prints it and exits non-zero.
+struct WorkerError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+    init(_ error: any Error) { description = String(describing: error) }
+}

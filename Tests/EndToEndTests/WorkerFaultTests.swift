@@ -1,0 +1,122 @@
+import Foundation
+import XCTest
+
+/// A worker SIGKILLed in the middle of a job: its job waits for the lease to expire, then
+/// another worker resumes it from the last uploaded checkpoint, and the loss curve is the one
+/// an uninterrupted run gives.
+final class WorkerFaultTests: XCTestCase {
+    var cluster: Cluster?
+
+    override func tearDown() {
+        cluster?.shutdown(printLogs: (testRun?.failureCount ?? 0) > 0)
+        cluster = nil
+        super.tearDown()
+    }
+
+    func testKilledWorkersJobResumesFromItsCheckpointOnTheOtherWorker() throws {
+        let cluster = try Cluster(leaseTimeout: 3)
+        self.cluster = cluster
+        let steps = 30
+        let config = try cluster.writeConfig(
+            styles: [("alpha", 11, [:]), ("beta", 12, [:])], steps: steps)
+        try cluster.startCoordinator()
+        try cluster.waitForCoordinator()
+        try cluster.submit(config)
+        let w1 = try cluster.startWorker("w1")
+        let w2 = try cluster.startWorker("w2")
+
+        let id = try leasedJobID(cluster.waitForLog(w1, containing: "leased job "))
+        _ = try cluster.waitForLog(w1, containing: "job \(id): checkpoint step ")
+        w1.kill(SIGKILL)
+        let killedAt = Date()
+        XCTAssertNotNil(w1.waitForExit(timeout: 10))
+        XCTAssertFalse(w1.stderr.contains("completed"), "w1 was killed in the middle of its job")
+        let checkpointStep = try XCTUnwrap(lastUploadedCheckpoint(in: w1.stderr, job: id), w1.stderr)
+
+        let resumed = try cluster.waitForLog(w2, containing: "resuming job \(id) from step", timeout: 60)
+        let latency = Date().timeIntervalSince(killedAt)
+        print(String(format: "job %lld resumed on w2 %.2f s after w1 was SIGKILLed (lease timeout %.0f s)",
+                     id, latency, cluster.leaseTimeout))
+        XCTAssertTrue(resumed.contains("resuming job \(id) from step \(checkpointStep) (next step \(checkpointStep + 1))"),
+                      resumed)
+        // Fencing: nobody may take the job before the dead worker's lease ran out (its last
+        // heartbeat was at most lease/4 before the kill).
+        XCTAssertGreaterThan(latency, cluster.leaseTimeout * 0.75 - 0.2)
+        XCTAssertLessThan(latency, cluster.leaseTimeout + 10)
+
+        let rows = try cluster.waitForAllFinished(timeout: 120)
+        print("orchestrator status after the worker kill:\n\(try cluster.statusText())")
+        XCTAssertEqual(rows.count, 2)
+        let job = try XCTUnwrap(rows.first { $0.id == id })
+        XCTAssertEqual(job.state, "succeeded")
+        XCTAssertEqual(job.attempt, 2, "the expired lease counted as an attempt")
+        XCTAssertEqual(job.resumedFromStep, checkpointStep)
+        XCTAssertEqual(job.worker, "w2")
+        let out = try cluster.fetchAll()
+        for row in rows { _ = try checkFetched(row, in: out, steps: steps, logDir: cluster.logDir) }
+    }
+
+    func testLossesAfterAResumeEqualAnUninterruptedRun() throws {
+        let cluster = try Cluster(leaseTimeout: 3)
+        self.cluster = cluster
+        let steps = 30
+        // The same style and seed twice; "straight" goes first (higher priority).
+        let config = try cluster.writeConfig(
+            styles: [("straight", 21, ["priority": 1]), ("resumed", 21, ["priority": 0])], steps: steps)
+        try cluster.startCoordinator()
+        try cluster.waitForCoordinator()
+        try cluster.submit(config)
+
+        let solo = try cluster.startWorker("solo", extra: ["--once"])
+        XCTAssertEqual(solo.waitForExit(timeout: 120), 0, "--once exits 0 after one job: \(solo.stderr)")
+        let afterFirst = try cluster.status()
+        XCTAssertEqual(afterFirst.first { $0.name == "straight" }?.state, "succeeded")
+        XCTAssertEqual(afterFirst.first { $0.name == "resumed" }?.state, "queued", "--once took one job only")
+
+        let victim = try cluster.startWorker("victim")
+        let id = try leasedJobID(cluster.waitForLog(victim, containing: "leased job "))
+        _ = try cluster.waitForLog(victim, containing: "job \(id): checkpoint step ")
+        victim.kill(SIGKILL)
+        XCTAssertNotNil(victim.waitForExit(timeout: 10))
+        let checkpointStep = try XCTUnwrap(lastUploadedCheckpoint(in: victim.stderr, job: id), victim.stderr)
+        XCTAssertLessThan(checkpointStep, steps)
+
+        let rescuer = try cluster.startWorker("rescuer")
+        let rows = try cluster.waitForAllFinished(timeout: 120)
+        XCTAssertTrue(rescuer.stderr.contains("resuming job \(id) from step \(checkpointStep)"), rescuer.stderr)
+        let job = try XCTUnwrap(rows.first { $0.name == "resumed" })
+        XCTAssertEqual(job.resumedFromStep, checkpointStep)
+        XCTAssertEqual(job.attempt, 2)
+
+        let out = try cluster.fetchAll()
+        let straight = try checkFetched(try XCTUnwrap(rows.first { $0.name == "straight" }), in: out,
+                                        steps: steps, logDir: cluster.logDir)
+        let resumedCurve = try checkFetched(job, in: out, steps: steps, logDir: cluster.logDir)
+        for (a, b) in zip(straight, resumedCurve) {
+            XCTAssertEqual(b.total, a.total, accuracy: 1e-5 * abs(a.total), "total loss at step \(a.step)")
+            XCTAssertEqual(b.content, a.content, accuracy: 1e-5 * abs(a.content), "content loss at step \(a.step)")
+            XCTAssertEqual(b.style, a.style, accuracy: 1e-5 * abs(a.style), "style loss at step \(a.step)")
+        }
+        XCTAssertNotEqual(straight.first?.total, straight.last?.total, "the curve moves: training happened")
+    }
+}
+
+// MARK: - Reading worker logs
+
+/// The job id in a `leased job N "name" attempt A` line.
+func leasedJobID(_ line: String) throws -> Int64 {
+    guard let range = line.range(of: "leased job "),
+          let id = Int64(line[range.upperBound...].prefix { $0.isNumber }) else {
+        throw HarnessError("no job id in \"\(line)\"")
+    }
+    return id
+}
+
+/// The step of the last `job N: checkpoint step S uploaded` line.
+func lastUploadedCheckpoint(in log: String, job: Int64) -> Int? {
+    let prefix = "job \(job): checkpoint step "
+    return log.split(separator: "\n").compactMap { line -> Int? in
+        guard line.hasSuffix(" uploaded"), let r = line.range(of: prefix) else { return nil }
+        return Int(line[r.upperBound...].prefix { $0.isNumber })
+    }.last
+}
