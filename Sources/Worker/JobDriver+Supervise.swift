@@ -62,6 +62,7 @@ extension JobDriver {
         case .ok:
             run.checkpointUploaded(ck)
             Log.info("job \(jobID): checkpoint step \(ck.step) uploaded")
+            if let preview = ck.preview { await uploadPreview(preview, step: ck.step) }
         case .retryLater: break
         case .stale(let why): return await abandon("stale lease: \(why)")
         case .refused(let why):
@@ -69,6 +70,16 @@ extension JobDriver {
             run.checkpointUploaded(ck)
         }
         return nil
+    }
+
+    /// One attempt to upload a preview PNG (best effort: a preview is never worth a retry loop).
+    func uploadPreview(_ file: URL, step: Int) async {
+        do {
+            try await client.uploadPreview(jobID: jobID, token: lease.token, step: step, file: file)
+        } catch {
+            Log.info("job \(jobID): preview for step \(step) not uploaded: \(error)")
+        }
+        try? FileManager.default.removeItem(at: file)
     }
 
     /// Stops the training thread after its current step and reports nothing more.
@@ -82,7 +93,9 @@ extension JobDriver {
 
     func finish(_ outcome: TrainingOutcome) async -> JobEnd {
         switch outcome {
-        case .finished(let model): return await complete(model: model)
+        case let .finished(model, preview, step):
+            if let preview { await uploadPreview(preview, step: step) }
+            return await complete(model: model)
         case let .failed(reason, retryable):
             Log.info("\(label): training failed: \(reason)")
             return await reportFailure(reason: reason, retryable: retryable)

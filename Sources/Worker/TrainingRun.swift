@@ -19,11 +19,34 @@ struct TrainingSetup: @unchecked Sendable {
     var workDir: URL
 }
 
-/// A checkpoint written locally and not yet acknowledged by the coordinator.
+/// A checkpoint written locally and not yet acknowledged by the coordinator, with the preview
+/// rendered through it.
 struct LocalCheckpoint: Sendable, Equatable {
     var url: URL
     var step: Int
     var imagesSeen: Int
+    var preview: URL?
+}
+
+/// The fixed content image every worker renders through each checkpoint for the dashboard: the
+/// same synthetic scene on every machine, so previews of different styles compare side by side.
+enum PreviewImage {
+    static let size = 192
+    static let content: Tensor = {
+        let image = SyntheticImages.contentImage(index: 1000, width: size, height: size, seed: 7)
+        let t = Tensor(shape: [1, 3, size, size])
+        image.writeCHW(to: t.data)
+        return t
+    }()
+
+    /// Renders `net` on the preview image into a PNG at `url`; nil if that fails (previews are
+    /// a nicety: never a reason to stop training).
+    static func write(_ net: TransformerNet, to url: URL) -> URL? {
+        let y = net.infer(content)
+        let image = RGBImage(chw: y.data, width: y[dim: 3], height: y[dim: 2])
+        do { try image.write(to: url) } catch { return nil }
+        return url
+    }
 }
 
 /// Where the training thread stands.
@@ -40,8 +63,8 @@ struct TrainingProgress: Sendable {
 
 /// How the training thread ended.
 enum TrainingOutcome: Sendable {
-    /// All steps done; the model is saved at `model`.
-    case finished(model: URL)
+    /// All steps done; the model is saved at `model`, its preview at `preview`.
+    case finished(model: URL, preview: URL?, step: Int)
     /// Stopped on request (after the current step; with a checkpoint if one was asked for).
     case stopped
     case failed(reason: String, retryable: Bool)
@@ -92,7 +115,10 @@ final class TrainingRun: @unchecked Sendable {
             checkpoints.removeFirst(old.count)
             return old
         }
-        for c in superseded { try? FileManager.default.removeItem(at: c.url) }
+        for c in superseded {
+            try? FileManager.default.removeItem(at: c.url)
+            if let p = c.preview { try? FileManager.default.removeItem(at: p) }
+        }
         return locked { checkpoints.last }
     }
 
@@ -175,7 +201,8 @@ final class TrainingRun: @unchecked Sendable {
             }
             let model = setup.workDir.appendingPathComponent("model.safetensors")
             try session.trainer.net.save(to: model)
-            return .finished(model: model)
+            let preview = PreviewImage.write(session.trainer.net, to: setup.workDir.appendingPathComponent("preview-final.png"))
+            return .finished(model: model, preview: preview, step: session.state.step)
         } catch let error as TrainingError {
             switch error {
             case .nonFiniteLoss, .invalidOption: return .failed(reason: error.description, retryable: false)
@@ -191,7 +218,9 @@ final class TrainingRun: @unchecked Sendable {
         let state = session.state
         let url = setup.workDir.appendingPathComponent(String(format: "checkpoint-%08d.safetensors", state.step))
         try session.writeCheckpoint(to: url, metadata: ["job_id": String(setup.jobID)])
-        locked { checkpoints.append(LocalCheckpoint(url: url, step: state.step, imagesSeen: state.imagesSeen)) }
+        let preview = PreviewImage.write(session.trainer.net,
+                                         to: setup.workDir.appendingPathComponent(String(format: "preview-%08d.png", state.step)))
+        locked { checkpoints.append(LocalCheckpoint(url: url, step: state.step, imagesSeen: state.imagesSeen, preview: preview)) }
     }
 
     /// Images trained on in `steps` steps over `files` files in batches of `batch` (the last
