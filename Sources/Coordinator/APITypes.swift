@@ -54,6 +54,8 @@ public struct JobStatus: Codable, Sendable, Equatable {
     public var recentTotals: [Double]
     public var failureReason: String?
     public var modelSHA256: String?
+    /// The step of the latest preview (`GET /v1/jobs/{id}/preview`), nil when there is none.
+    public var previewStep: Int?
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -72,6 +74,7 @@ public struct JobStatus: Codable, Sendable, Equatable {
         case recentTotals = "recent_totals"
         case failureReason = "failure_reason"
         case modelSHA256 = "model_sha256"
+        case previewStep = "preview_step"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
     }
@@ -98,6 +101,7 @@ public struct JobStatus: Codable, Sendable, Equatable {
         try c.encode(recentTotals, forKey: .recentTotals)
         try c.encode(failureReason, forKey: .failureReason)
         try c.encode(modelSHA256, forKey: .modelSHA256)
+        try c.encode(previewStep, forKey: .previewStep)
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(updatedAt, forKey: .updatedAt)
     }
@@ -127,6 +131,7 @@ public struct JobStatus: Codable, Sendable, Equatable {
         recentTotals = Self.sample(totals, count: 40)
         failureReason = job.failureReason
         modelSHA256 = job.modelSHA256
+        previewStep = job.previewSHA256 == nil ? nil : job.previewStep
         createdAt = job.createdAt
         updatedAt = job.updatedAt
     }

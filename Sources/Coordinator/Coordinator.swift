@@ -23,17 +23,25 @@ public func buildCoordinator(
     let logger = logger ?? Logger(label: "coordinator")
     let artifacts = ArtifactStore(config: config)
     try artifacts.prepare()
-    let core = CoordinatorCore(store: store, artifacts: artifacts, config: config, logger: logger)
+    let core = CoordinatorCore(store: store, artifacts: artifacts, config: config, logger: logger,
+                               metrics: CoordinatorMetrics())
 
     let router = Router(context: BasicRequestContext.self)
-    // Middlewares apply to the routes added after them: errors everywhere, auth after /healthz.
+    // Middlewares apply to the routes added after them: request counts and errors everywhere,
+    // the token after /healthz and the dashboard (which checks the token itself, also from a
+    // cookie) — and after /metrics when `metricsPublic`.
+    router.add(middleware: RequestMetricsMiddleware(metrics: core.metrics))
     router.add(middleware: ErrorMiddleware(logger: logger))
     router.get("/healthz") { _, _ in try json(Health(ok: true, version: 1)) }
+    DashboardController(core: core).addRoutes(to: router)
+    if config.metricsPublic { router.get("/metrics", use: core.metricsResponse) }
     if let token = config.token {
         router.add(middleware: AuthMiddleware(token: token))
     }
+    if !config.metricsPublic { router.get("/metrics", use: core.metricsResponse) }
     ArtifactsController(core: core).addRoutes(to: router.group("v1/artifacts"))
     JobsController(core: core).addRoutes(to: router.group("v1/jobs"))
+    PreviewsController(core: core).addRoutes(to: router.group("v1/jobs"))
     LeasesController(core: core).addRoutes(to: router.group("v1"))
 
     var app = Application(
@@ -87,6 +95,7 @@ struct CoordinatorCore: Sendable {
     let artifacts: ArtifactStore
     let config: CoordinatorConfig
     let logger: Logger
+    let metrics: CoordinatorMetrics
 
     /// The API view of `job`, with its loss curve.
     func status(of job: Job) async throws -> JobStatus {
@@ -98,6 +107,35 @@ struct CoordinatorCore: Sendable {
     func requireJob(_ id: Int64) async throws -> Job {
         guard let job = try await store.job(id: id) else { throw APIError(StoreError.notFound(jobID: id)) }
         return job
+    }
+
+    /// The lease token and digest of an upload for `jobID`, after a first fencing check (so a
+    /// stale worker's upload is refused before a byte is stored): 404 unknown job, 409 when
+    /// the token does not hold the running job, 400 on missing headers.
+    func fencedUploadHeaders(_ request: Request, jobID: Int64) async throws -> (token: String, sha256: String) {
+        guard let token = request.headers[.leaseToken], !token.isEmpty else {
+            throw APIError.badRequest("X-Lease-Token header is required")
+        }
+        guard let shaText = request.headers[.contentSHA256] else {
+            throw APIError.badRequest("X-Content-SHA256 header is required")
+        }
+        let sha = try ArtifactStore.checked(shaText)
+        let job = try await requireJob(jobID)
+        guard job.state == .running, job.leaseToken == token else {
+            throw APIError(StoreError.staleLease(jobID: jobID, reason: job.state == .running
+                ? "the lease token is not the job's current one" : "the job is \(job.state.rawValue)"))
+        }
+        return (token, sha)
+    }
+
+    /// `GET /metrics`: the Prometheus text exposition, refreshed from the store first.
+    @Sendable func metricsResponse(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try await metrics.refresh(from: store)
+        let text = metrics.exposition()
+        return Response(status: .ok,
+                        headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                  .contentLength: "\(text.utf8.count)"],
+                        body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }
 

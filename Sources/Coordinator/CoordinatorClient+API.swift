@@ -132,6 +132,18 @@ extension CoordinatorClient {
                                 headers: [("X-Lease-Token", token)]).sha256
     }
 
+    /// Uploads a preview PNG rendered through the checkpoint of `step`; it becomes the job's
+    /// latest preview (shown by the dashboard). Returns its SHA-256.
+    /// - Throws: `.http(400)` if the file is not a PNG, `.http(413)` above 8 MiB, `.http(409)`
+    ///   (`isStaleLease`) when the lease is no longer this worker's.
+    @discardableResult
+    public func uploadPreview(jobID: Int64, token: String, step: Int, file: URL) async throws -> String {
+        let (sha, size) = try digest(of: file)
+        return try await upload(file: file, sha256: sha, size: size, to: "/v1/jobs/\(jobID)/preview",
+                                headers: [("X-Lease-Token", token), ("X-Step", "\(step)")],
+                                contentType: "image/png").sha256
+    }
+
     /// Marks the job succeeded with its uploaded model, with the last progress and loss points.
     @discardableResult
     public func complete(jobID: Int64, token: String, modelSHA256: String, step: Int, imagesDone: Int,
@@ -172,9 +184,9 @@ extension CoordinatorClient {
         }
     }
 
-    func upload(file: URL, sha256: String, size: Int64, to path: String,
-                headers: [(String, String)] = []) async throws -> UploadResponse {
-        let all = headers + [("X-Content-SHA256", sha256), ("Content-Type", "application/octet-stream")]
+    func upload(file: URL, sha256: String, size: Int64, to path: String, headers: [(String, String)] = [],
+                contentType: String = "application/octet-stream") async throws -> UploadResponse {
+        let all = headers + [("X-Content-SHA256", sha256), ("Content-Type", contentType)]
         let response = try await send(.PUT, path, headers: all,
                                       body: .stream(FileChunks(url: file), length: .known(size)), transfer: true)
         let answer = try await decode(UploadResponse.self, from: response)

@@ -24,10 +24,15 @@ public struct CoordinatorConfig: Sendable {
     public var maxJSONBytes: Int
     /// How often the background reaper expires overdue leases.
     public var reapInterval: Duration
+    /// Serve `GET /metrics` without the token (`orchestrator serve --metrics-public`), for a
+    /// Prometheus that cannot send `Authorization: Bearer`. Off by default: the metrics name
+    /// workers and jobs.
+    public var metricsPublic: Bool
 
     public init(host: String = "127.0.0.1", port: Int = 7000, stateDir: URL, token: String? = nil,
                 leaseSeconds: TimeInterval = 60, maxUploadBytes: Int64 = 1 << 30,
-                maxJSONBytes: Int = 8 << 20, reapInterval: Duration = .seconds(1)) {
+                maxJSONBytes: Int = 8 << 20, reapInterval: Duration = .seconds(1),
+                metricsPublic: Bool = false) {
         self.host = host
         self.port = port
         self.stateDir = stateDir
@@ -36,6 +41,7 @@ public struct CoordinatorConfig: Sendable {
         self.maxUploadBytes = maxUploadBytes
         self.maxJSONBytes = maxJSONBytes
         self.reapInterval = reapInterval
+        self.metricsPublic = metricsPublic
     }
 
     /// `STATE/jobs.sqlite`, the file to open the JobStore on.

@@ -76,10 +76,10 @@ public enum DashboardPage {
     }
 
     static func jobsTable(_ jobs: [JobStatus]) -> String {
-        var h = "<section><h2>Jobs</h2><table class=\"jobs\"><thead><tr><th class=\"num\">#</th><th>style</th>"
+        var h = "<section><h2>Jobs</h2><table class=\"jobs\"><thead><tr><th class=\"num\">#</th><th>job</th>"
         h += "<th>state</th><th>worker</th><th>progress</th><th class=\"num\">images/s</th><th class=\"num\">ETA</th>"
-        h += "<th class=\"num\">content</th><th class=\"num\">style loss</th><th class=\"num\">total</th>"
-        h += "<th>trend</th><th class=\"num\">attempt</th></tr></thead><tbody>\n"
+        h += "<th class=\"num\">content loss</th><th class=\"num\">style loss</th><th class=\"num\">total loss</th>"
+        h += "<th>total trend</th><th class=\"num\">attempt</th></tr></thead><tbody>\n"
         for j in jobs {
             let frac = progressFraction(j)
             h += "<tr class=\"job\" data-state=\"\(j.state.rawValue)\"><td class=\"num muted\">\(j.id)</td>"
@@ -129,7 +129,7 @@ public enum DashboardPage {
             return "<span class=\"legend muted\">no losses yet</span>"
         }
         return "<span class=\"legend\"><i class=\"total\">total \(short(total))</i><i class=\"content\">content \(short(content))</i>"
-            + "<i class=\"style\">style \(short(style))</i><small>step \(j.step)</small></span>"
+            + "<i class=\"style\">style \(short(style))</i></span>"
     }
 
     static func bar(_ frac: Double, state: String, width: Int) -> String {

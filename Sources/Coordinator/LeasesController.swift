@@ -39,7 +39,9 @@ struct LeasesController: Sendable {
         let body = try await request.decodeJSON(HeartbeatRequest.self, limit: core.config.maxJSONBytes)
         switch try await core.store.heartbeat(jobID: id, token: body.token, progress: body.progress,
                                               lossPoints: body.lossPoints) {
-        case .continue(let expiry): return try json(HeartbeatResponse.continue(expiresAt: expiry))
+        case .continue(let expiry):
+            core.metrics.heartbeat()
+            return try json(HeartbeatResponse.continue(expiresAt: expiry))
         case .cancelled: return try json(HeartbeatResponse.cancel)
         }
     }
@@ -53,21 +55,23 @@ struct LeasesController: Sendable {
         guard let seenText = request.headers[.imagesSeen], let seen = Int(seenText), seen >= 0 else {
             throw APIError.badRequest("X-Images-Seen must be a non-negative integer")
         }
-        let (token, sha) = try await fencedUploadHeaders(request, jobID: id)
+        let (token, sha) = try await core.fencedUploadHeaders(request, jobID: id)
         let size = try await core.artifacts.ingest(request.body, expected: sha, contentLength: try request.contentLength(),
                                                    limit: core.config.maxUploadBytes)
         // The store fences again: a lease lost during the upload leaves the file unreferenced.
         try await core.store.recordCheckpoint(jobID: id, token: token, step: step, imagesSeen: seen, sha256: sha,
                                               size: size, path: try core.artifacts.relativePath(for: sha))
+        core.metrics.uploaded(size, kind: .checkpoint)
         core.logger.info("job \(id): checkpoint at step \(step) (\(size) bytes)")
         return try json(UploadResponse(sha256: sha, size: size, step: step), status: .created)
     }
 
     @Sendable func uploadModel(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let id = try context.jobID()
-        let (_, sha) = try await fencedUploadHeaders(request, jobID: id)
+        let (_, sha) = try await core.fencedUploadHeaders(request, jobID: id)
         let size = try await core.artifacts.ingest(request.body, expected: sha, contentLength: try request.contentLength(),
                                                    limit: core.config.maxUploadBytes)
+        core.metrics.uploaded(size, kind: .model)
         return try json(UploadResponse(sha256: sha, size: size, step: nil), status: .created)
     }
 
@@ -103,24 +107,5 @@ struct LeasesController: Sendable {
                                                   reason: body.reason ?? "released by worker")
         core.logger.info("job \(id) (\(job.name)) released by its worker: \(body.reason ?? "no reason given")")
         return try json(try await core.status(of: job))
-    }
-
-    /// The lease token and digest of an upload for `jobID`, after a first fencing check (so a
-    /// stale worker's upload is refused before a byte is stored): 404 unknown job, 409 when
-    /// the token does not hold the running job, 400 on missing headers.
-    private func fencedUploadHeaders(_ request: Request, jobID: Int64) async throws -> (token: String, sha256: String) {
-        guard let token = request.headers[.leaseToken], !token.isEmpty else {
-            throw APIError.badRequest("X-Lease-Token header is required")
-        }
-        guard let shaText = request.headers[.contentSHA256] else {
-            throw APIError.badRequest("X-Content-SHA256 header is required")
-        }
-        let sha = try ArtifactStore.checked(shaText)
-        let job = try await core.requireJob(jobID)
-        guard job.state == .running, job.leaseToken == token else {
-            throw APIError(StoreError.staleLease(jobID: jobID, reason: job.state == .running
-                ? "the lease token is not the job's current one" : "the job is \(job.state.rawValue)"))
-        }
-        return (token, sha)
     }
 }

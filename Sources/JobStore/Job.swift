@@ -59,6 +59,9 @@ public struct Job: Codable, Sendable, Equatable, Identifiable {
     public var finishedAt: Date?
     /// Training speed last reported by the worker.
     public var imagesPerS: Double?
+    /// SHA-256 of the latest preview PNG in the artifact store (migration "v2"), and its step.
+    public var previewSHA256: String?
+    public var previewStep: Int?
 
     enum CodingKeys: String, CodingKey {
         case id, name
@@ -83,6 +86,8 @@ public struct Job: Codable, Sendable, Equatable, Identifiable {
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case imagesPerS = "images_per_s"
+        case previewSHA256 = "preview_sha256"
+        case previewStep = "preview_step"
     }
 }
 

@@ -85,6 +85,18 @@ extension JobStore {
         }
     }
 
+    /// Number of events of each kind ever recorded (kinds never seen are absent). Counters for
+    /// `/metrics` (e.g. lease expiries, which happen inside several verbs) are derived from it.
+    public func eventCounts() async throws -> [EventKind: Int] {
+        try await read("eventCounts") { db in
+            var out: [EventKind: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT kind, COUNT(*) AS n FROM events GROUP BY kind") {
+                if let kind = EventKind(rawValue: row["kind"]) { out[kind] = row["n"] }
+            }
+            return out
+        }
+    }
+
     // MARK: - Inside a transaction
 
     static func latestCheckpoint(_ db: Database, jobID: Int64) throws -> CheckpointRecord? {

@@ -157,6 +157,8 @@ public struct WorkerRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
 /// What an `events` row records.
 public enum EventKind: String, Codable, Sendable, DatabaseValueConvertible {
     case submitted, leased, checkpointed, completed, failed, expired, released, cancelled, retried
+    /// A new preview image was recorded (migration "v2").
+    case previewed
 }
 
 /// The audit trail: one row per state transition (and per checkpoint), with its reason.

@@ -92,6 +92,16 @@ extension JobStore {
         }
 
         // Later migrations are appended here, never inserted above.
+
+        migrator.registerMigration("v2") { db in
+            // The latest preview of each job: a PNG in the coordinator's artifact store, rendered
+            // by the worker through a checkpoint, and the step it shows (the dashboard's picture).
+            try db.alter(table: "jobs") { t in
+                t.add(column: "preview_sha256", .text)
+                t.add(column: "preview_step", .integer)
+            }
+        }
+
         return migrator
     }
 }

@@ -19,11 +19,12 @@ final class Harness: @unchecked Sendable {
     let config: CoordinatorConfig
 
     init(token: String? = Harness.token, maxUploadBytes: Int64 = 1 << 20, maxJSONBytes: Int = 64 << 10,
-         port: Int = 0) throws {
+         port: Int = 0, metricsPublic: Bool = false) throws {
         dir = FileManager.default.temporaryDirectory
             .appendingPathComponent("coordinator-tests-\(UUID().uuidString)", isDirectory: true)
         config = CoordinatorConfig(host: "127.0.0.1", port: port, stateDir: dir, token: token, leaseSeconds: 60,
-                                   maxUploadBytes: maxUploadBytes, maxJSONBytes: maxJSONBytes)
+                                   maxUploadBytes: maxUploadBytes, maxJSONBytes: maxJSONBytes,
+                                   metricsPublic: metricsPublic)
         store = try JobStore(path: config.databasePath, clock: clock, leaseDuration: 60)
     }
 

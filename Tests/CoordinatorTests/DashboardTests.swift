@@ -1,0 +1,232 @@
+import Coordinator
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import JobStore
+import XCTest
+
+/// `GET /`: the token (header, cookie or `?token=` link), and what the page shows.
+final class DashboardTests: XCTestCase {
+    // MARK: - Token
+
+    func testWithoutAValidTokenTheBrowserGetsA401Page() async throws {
+        let h = try Harness()
+        defer { h.cleanUp() }
+        try await h.app().test(.router) { client in
+            let cases: [(String, HTTPFields)] = [
+                ("/", [:]),
+                ("/", [.cookie: "nst_token=s3cret-tokeN"]),
+                ("/", [.authorization: "Bearer nope"]),
+                ("/", [.authorization: "Basic czNjcmV0LXRva2Vu"]),
+                ("/?token=s3cret", [:]),
+            ]
+            for (uri, fields) in cases {
+                let r = try await client.execute(uri: uri, method: .get, headers: fields)
+                XCTAssertEqual(r.status, .unauthorized, uri)
+                XCTAssertEqual(r.headers[.contentType], "text/html; charset=utf-8")
+                XCTAssertNil(r.headers[.setCookie], uri)
+                let page = String(buffer: r.body)
+                XCTAssertTrue(page.contains("<code>/?token=…</code>"), page)
+                XCTAssertFalse(page.contains("s3cret-token"), "the 401 page must not reveal the token")
+            }
+        }
+    }
+
+    func testTokenLinkSetsAStrictHttpOnlyCookieThatOpensThePage() async throws {
+        // A token with characters a cookie cannot hold as they are.
+        let token = "tok en;=%é"
+        let h = try Harness(token: token)
+        defer { h.cleanUp() }
+        try await h.app().test(.router) { client in
+            _ = try await client.execute(uri: "/v1/jobs", method: .get, headers: headers(token: token))
+            // When the browser opens the link with the token
+            let ascii = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyz")
+            let link = "/?token=" + token.addingPercentEncoding(withAllowedCharacters: ascii)!
+            let r = try await client.execute(uri: link, method: .get)
+
+            // Then it is sent to / with the cookie
+            XCTAssertEqual(r.status, .seeOther)
+            XCTAssertEqual(r.headers[.location], "/")
+            let cookie = try XCTUnwrap(r.headers[.setCookie])
+            XCTAssertEqual(cookie, "nst_token=tok%20en%3B%3D%25%C3%A9; Path=/; HttpOnly; SameSite=Strict")
+            let pair = String(cookie.prefix { $0 != ";" })
+
+            // And the cookie opens the page (and read-only API routes), never a state change
+            let page = try await client.execute(uri: "/", method: .get, headers: [.cookie: "theme=dark; " + pair])
+            XCTAssertEqual(page.status, .ok)
+            XCTAssertTrue(String(buffer: page.body).contains("<h1>nst-orchestrator</h1>"))
+            let list = try await client.execute(uri: "/v1/jobs", method: .get, headers: [.cookie: pair])
+            XCTAssertEqual(list.status, .ok)
+            let post = try await client.execute(uri: "/v1/jobs/cancel-all", method: .post, headers: [.cookie: pair])
+            XCTAssertEqual(post.status, .unauthorized)
+            // and the bearer header works for the page too
+            let bearer = try await client.execute(uri: "/", method: .get, headers: headers(token: token))
+            XCTAssertEqual(bearer.status, .ok)
+        }
+    }
+
+    func testWithoutConfiguredTokenThePageIsOpen() async throws {
+        let h = try Harness(token: nil)
+        defer { h.cleanUp() }
+        try await h.app().test(.router) { client in
+            let r = try await client.execute(uri: "/", method: .get)
+            XCTAssertEqual(r.status, .ok)
+            XCTAssertTrue(String(buffer: r.body).contains("No jobs yet"))
+        }
+    }
+
+    // MARK: - Content
+
+    func testPageListsEveryJobWithChartsBarsAndBadgesAndChangesNothing() async throws {
+        let h = try Harness()
+        defer { h.cleanUp() }
+        try await h.app().test(.router) { client in
+            // Given three jobs: one running with losses at step 3 of 10, one queued, one cancelled
+            let style = try await client.putArtifact(makePNG(width: 8, height: 8))
+            _ = try await client.submit(["mosaic", "wave-lines", "dots"], style: style, steps: 10)
+            let lease = try await client.lease(worker: "w1")
+            let points = (1...3).map { LossPoint(step: $0, images: $0, content: 100.0 / Double($0), style: 5000, total: 5100) }
+            let hb = try await client.send(.post, "/v1/jobs/1/heartbeat", body: HeartbeatRequest(
+                token: lease.token, step: 3, imagesDone: 3, imagesPerS: 1.5, lossPoints: points))
+            XCTAssertEqual(hb.status, .ok)
+            _ = try await client.send(.post, "/v1/jobs/3/cancel")
+            let before = try await storeSnapshot(h)
+
+            // When the page is fetched
+            let r = try await client.execute(uri: "/", method: .get, headers: headers())
+            XCTAssertEqual(r.status, .ok)
+            XCTAssertEqual(r.headers[.contentType], "text/html; charset=utf-8")
+            XCTAssertEqual(r.headers[.cacheControl], "no-store")
+            let page = String(buffer: r.body)
+
+            // Then every job is listed with its state badge and progress bar, and has a chart
+            for name in ["mosaic", "wave-lines", "dots"] { XCTAssertTrue(page.contains(">\(name)</td>"), name) }
+            XCTAssertEqual(count("<tr class=\"job\"", in: page), 3)
+            XCTAssertTrue(page.contains("<tr class=\"job\" data-state=\"running\"><td class=\"num muted\">1</td>"))
+            XCTAssertTrue(page.contains("<span class=\"badge running\">running</span>"))
+            XCTAssertTrue(page.contains("<span class=\"badge queued\">queued</span>"))
+            XCTAssertTrue(page.contains("<span class=\"badge cancelled\">cancelled</span>"))
+            XCTAssertTrue(page.contains("<svg class=\"bar\" width=\"150\" height=\"10\" role=\"img\" aria-label=\"30%\">"))
+            XCTAssertTrue(page.contains("<b>30%</b> <small>3/10</small>"))
+            XCTAssertEqual(count("<svg class=\"bar\"", in: page), 4, "one per job and the overall bar")
+            XCTAssertEqual(count("<svg class=\"loss\"", in: page), 3)
+            // the running job's chart has the three lines, through its three points
+            let chart = try XCTUnwrap(section(of: page, from: "id=\"chart-1\"", to: "</figure>"))
+            for line in ["total", "content", "style"] {
+                let pts = try XCTUnwrap(polyline(line, in: chart), line)
+                XCTAssertEqual(pts.count, 3, line)
+                XCTAssertEqual(pts.first?.x, 50.0, line)
+                XCTAssertEqual(pts.last?.x, 430.0, line)
+            }
+            XCTAssertTrue(section(of: page, from: "id=\"chart-2\"", to: "</figure>")?.contains("no losses yet") ?? false)
+            XCTAssertTrue(page.contains("<meta http-equiv=\"refresh\" content=\"5\">"))
+            XCTAssertFalse(page.contains("<script"))
+            // and the page changed nothing
+            let after = try await storeSnapshot(h)
+            XCTAssertEqual(after, before)
+        }
+    }
+
+    func testEightJobsOfTenThousandPointsRenderFastWithAtMost400PointsPerLine() async throws {
+        let h = try Harness()
+        defer { h.cleanUp() }
+        // Given eight running jobs with 10,000 loss points each
+        let style = sha256Hex(makePNG(width: 8, height: 8))
+        let configs = (1...8).map { JobConfig(name: "style-\($0)", styleSHA256: style, imageSize: 32, batchSize: 1, steps: 10_000) }
+        _ = try await h.store.submitJobs(configs)
+        for i in 1...8 {
+            let lease = try await XCTUnwrapAsync(try await h.store.leaseNextJob(worker: "w\(i)", host: "h", threads: 1))
+            let points = (1...10_000).map { s in
+                LossPoint(step: s, images: s, content: 1e5 / Double(s), style: 1e6 * exp(-Double(s) / 3000) + 10, total: 0)
+            }.map { LossPoint(step: $0.step, images: $0.images, content: $0.content, style: $0.style, total: $0.content + $0.style) }
+            _ = try await h.store.heartbeat(jobID: lease.job.id, token: lease.token,
+                                            progress: JobProgress(step: 10_000, imagesDone: 10_000), lossPoints: points)
+        }
+        try await h.app().test(.router) { client in
+            // When the page is fetched
+            let start = Date()
+            let r = try await client.execute(uri: "/", method: .get, headers: headers())
+            let seconds = Date().timeIntervalSince(start)
+
+            // Then it comes quickly, with 24 lines of at most 400 points from the first step to the last
+            XCTAssertEqual(r.status, .ok)
+            XCTAssertLessThan(seconds, 2, "about 0.2 s in a debug build")
+            let page = String(buffer: r.body)
+            XCTAssertLessThan(page.utf8.count, 400_000)
+            XCTAssertEqual(count("<svg class=\"loss\"", in: page), 8)
+            for id in 1...8 {
+                let chart = try XCTUnwrap(section(of: page, from: "id=\"chart-\(id)\"", to: "</figure>"))
+                for line in ["total", "content", "style"] {
+                    let pts = try XCTUnwrap(polyline(line, in: chart))
+                    XCTAssertEqual(pts.count, 400, "\(id) \(line)")
+                    XCTAssertEqual(pts.first?.x, 50.0)
+                    XCTAssertEqual(pts.last?.x, 430.0)
+                    XCTAssertEqual(pts.map(\.x), pts.map(\.x).sorted())
+                }
+            }
+        }
+    }
+
+    // MARK: - Renderer
+
+    func testRendererEscapesHostileNamesWorkersAndReasons() async throws {
+        let h = try Harness()
+        defer { h.cleanUp() }
+        var status = try await h.app().test(.router) { client -> JobStatus in
+            let style = try await client.putArtifact(makePNG(width: 8, height: 8))
+            _ = try await client.submit(["plain"], style: style)
+            return try decode(JobsResponse.self, try await client.send(.get, "/v1/jobs")).jobs[0]
+        }
+        // Names are validated ([A-Za-z0-9._-]), so hostile ones can only reach the renderer directly.
+        status.name = "<script>alert('x')</script>"
+        status.worker = "\"><img src=x onerror=alert(1)>"
+        status.state = .failed
+        status.failureReason = "bad & <b>worse</b>"
+        status.previewStep = 4
+        let page = DashboardPage.render(.init(jobs: [status], losses: [status.id: []], now: Date(timeIntervalSince1970: 0)))
+
+        XCTAssertFalse(page.contains("<script>"))
+        XCTAssertFalse(page.contains("<img src=x"))
+        XCTAssertFalse(page.contains("<b>worse</b>"))
+        XCTAssertTrue(page.contains("<td class=\"name\">&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</td>"))
+        XCTAssertTrue(page.contains("alt=\"preview of &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; at step 4\""))
+        XCTAssertTrue(page.contains("<td>&quot;&gt;&lt;img src=x onerror=alert(1)&gt;</td>"))
+        XCTAssertTrue(page.contains("bad &amp; &lt;b&gt;worse&lt;/b&gt;"))
+        XCTAssertTrue(page.contains("updated 1970-01-01 00:00:00 UTC"))
+    }
+}
+
+// MARK: - Helpers
+
+/// Occurrences of `needle` in `text`.
+func count(_ needle: String, in text: String) -> Int {
+    text.components(separatedBy: needle).count - 1
+}
+
+/// The text from the first `start` to the next `end` after it.
+func section(of text: String, from start: String, to end: String) -> String? {
+    guard let a = text.range(of: start), let b = text.range(of: end, range: a.upperBound..<text.endIndex) else { return nil }
+    return String(text[a.lowerBound..<b.upperBound])
+}
+
+/// The points of `<polyline class="line NAME" points="…">` in `svg`.
+func polyline(_ name: String, in svg: String) -> [(x: Double, y: Double)]? {
+    guard let attr = section(of: svg, from: "<polyline class=\"line \(name)\" points=\"", to: "\"><title>") else { return nil }
+    let list = attr.dropFirst("<polyline class=\"line \(name)\" points=\"".count).dropLast("\"><title>".count)
+    return list.split(separator: " ").compactMap { pair in
+        let xy = pair.split(separator: ",").compactMap { Double($0) }
+        return xy.count == 2 ? (xy[0], xy[1]) : nil
+    }
+}
+
+/// Everything the store holds, to check that a read changed nothing.
+func storeSnapshot(_ h: Harness) async throws -> [String] {
+    var out: [String] = []
+    for summary in try await h.store.jobs() {
+        let events = try await h.store.events(jobID: summary.job.id)
+        out.append("\(summary.job) \(summary.latestLoss.map { "\($0)" } ?? "-") \(events.count)")
+    }
+    out.append("\(try await h.store.workers())")
+    return out
+}
