@@ -28,7 +28,7 @@ struct VGGOptions: ParsableArguments {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }
-    init(_ error: any Error) { description = (error as? CustomStringConvertible)?.description ?? "\(error)" }
+    init(_ error: any Error) { description = String(describing: error) }
 }
 
 func printErr(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }
