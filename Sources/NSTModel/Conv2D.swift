@@ -40,6 +40,7 @@ func bandRows(_ spec: ConvSpec, _ y: Dims4) -> Int {
 public func conv2dForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ xd: Dims4,
                           _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ spec: ConvSpec,
                           _ ws: Scratch) {
+    if ConvSmallOut.applies(spec) { return ConvSmallOut.forward(y, x, xd, w, b, spec) }
     let yd = spec.output(xd)
     let ckk = spec.cin * spec.k * spec.k, hw = yd.h * yd.w
     let rows = bandRows(spec, yd)
@@ -75,7 +76,11 @@ public func conv2dBackward(dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePo
                            x: UnsafePointer<Float>, _ xd: Dims4, w: UnsafePointer<Float>,
                            _ spec: ConvSpec, _ ws: Scratch, transposed: Scratch? = nil) {
     if let dx, let transposed, spec.stride == 1, spec.cout * 4 <= spec.cin {
-        conv2dBackward(dx: nil, dw: dw, db: db, dy: dy, x: x, xd, w: w, spec, ws)
+        if let dw, ConvSmallOut.applies(spec) {
+            ConvSmallOut.weightGradient(dw: dw, db: db, dy: dy, x: x, xd, spec)
+        } else {
+            conv2dBackward(dx: nil, dw: dw, db: db, dy: dy, x: x, xd, w: w, spec, ws)
+        }
         let k = spec.k, kk = k * k
         let wt = transposed.pointer(spec.cin * spec.cout * kk)
         for o in 0..<spec.cout {
