@@ -107,8 +107,10 @@ enum StatusTable {
     static func sparkline(_ values: [Double], width: Int) -> String {
         let finite = values.filter(\.isFinite)
         guard !finite.isEmpty else { return "" }
-        let sampled = finite.count <= width ? finite
+        var sampled = finite.count <= width ? finite
             : (0..<width).map { finite[$0 * (finite.count - 1) / (width - 1)] }
+        // Losses fall by orders of magnitude: on a log scale the later progress stays visible.
+        if sampled.allSatisfy({ $0 > 0 }) { sampled = sampled.map(log10) }
         let levels = Array("▁▂▃▄▅▆▇█")
         let lo = sampled.min()!, hi = sampled.max()!
         guard hi > lo else { return String(repeating: "▄", count: sampled.count) }
