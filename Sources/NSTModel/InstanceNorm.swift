@@ -12,9 +12,15 @@ public let instanceNormEps: Double = 1e-5
 public final class InstanceNormCache {
     public var mean: [Float] = []
     public var rstd: [Float] = []
+    /// Per-plane Σ dz·x̂ and Σ dz of the last backward (summed into dγ, dβ per channel).
+    var sumDzXhat: [Double] = []
+    var sumDz: [Double] = []
     public init() {}
     func reserve(_ planes: Int) {
-        if mean.count != planes { mean = [Float](repeating: 0, count: planes); rstd = mean }
+        if mean.count != planes {
+            mean = [Float](repeating: 0, count: planes); rstd = mean
+            sumDzXhat = [Double](repeating: 0, count: planes); sumDz = sumDzXhat
+        }
     }
 }
 
@@ -54,11 +60,11 @@ public func instanceNormBackward(_ dx: UnsafeMutablePointer<Float>, dgamma: Unsa
                                  x: UnsafePointer<Float>, y: UnsafePointer<Float>, _ xd: Dims4,
                                  _ gamma: UnsafePointer<Float>, relu: Bool, cache: InstanceNormCache) {
     let hw = xd.plane, planes = xd.n * xd.c
-    var dg = [Double](repeating: 0, count: planes), dbt = [Double](repeating: 0, count: planes)
+    cache.reserve(planes)
     cache.mean.withUnsafeBufferPointer { means in
     cache.rstd.withUnsafeBufferPointer { rstds in
-    dg.withUnsafeMutableBufferPointer { dgp in
-    dbt.withUnsafeMutableBufferPointer { dbp in
+    cache.sumDzXhat.withUnsafeMutableBufferPointer { dgp in
+    cache.sumDz.withUnsafeMutableBufferPointer { dbp in
         parallelFor(planes, work: xd.count) { plane in
             let c = plane % xd.c
             let src = x + plane * hw, g = dy + plane * hw, out = dx + plane * hw, fwd = y + plane * hw
@@ -86,7 +92,7 @@ public func instanceNormBackward(_ dx: UnsafeMutablePointer<Float>, dgamma: Unsa
     }
     for plane in 0..<planes {
         let c = plane % xd.c
-        dgamma?[c] += Float(dg[plane])
-        dbeta?[c] += Float(dbt[plane])
+        dgamma?[c] += Float(cache.sumDzXhat[plane])
+        dbeta?[c] += Float(cache.sumDz[plane])
     }
 }
