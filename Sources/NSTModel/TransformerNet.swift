@@ -105,6 +105,15 @@ public final class TransformerNet {
         return y
     }
 
+    /// Stylises one image: [0, 255] pixels in, the output clamped to [0, 255] and truncated to
+    /// bytes (as the reference's `save_rgb`).
+    public func stylize(_ image: RGBImage) -> RGBImage {
+        let x = Tensor(shape: [1, 3, image.height, image.width])
+        image.writeCHW(to: x.data)
+        let y = infer(x)
+        return RGBImage(chw: y.data, width: y[dim: 3], height: y[dim: 2])
+    }
+
     /// Accumulates parameter gradients from `dy`, the gradient of the last forward's output.
     /// `dy` is copied first and not modified. The input gradient is only computed when `dx` is
     /// given (training never needs it).

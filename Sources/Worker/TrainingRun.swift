@@ -32,19 +32,12 @@ struct LocalCheckpoint: Sendable, Equatable {
 /// same synthetic scene on every machine, so previews of different styles compare side by side.
 enum PreviewImage {
     static let size = 192
-    static let content: Tensor = {
-        let image = SyntheticImages.contentImage(index: 1000, width: size, height: size, seed: 7)
-        let t = Tensor(shape: [1, 3, size, size])
-        image.writeCHW(to: t.data)
-        return t
-    }()
+    static let content = SyntheticImages.contentImage(index: 1000, width: size, height: size, seed: 7)
 
     /// Renders `net` on the preview image into a PNG at `url`; nil if that fails (previews are
     /// a nicety: never a reason to stop training).
     static func write(_ net: TransformerNet, to url: URL) -> URL? {
-        let y = net.infer(content)
-        let image = RGBImage(chw: y.data, width: y[dim: 3], height: y[dim: 2])
-        do { try image.write(to: url) } catch { return nil }
+        do { try net.stylize(content).write(to: url) } catch { return nil }
         return url
     }
 }

@@ -191,7 +191,7 @@ struct Demo: AsyncParsableCommand {
         var tiles: [(label: String, image: RGBImage)] = [("content", content)]
         do {
             for (name, file) in models {
-                tiles.append((name, stylize(try TransformerNet(contentsOf: file), content)))
+                tiles.append((name, try TransformerNet(contentsOf: file).stylize(content)))
             }
             try ContactSheet.make(tiles, tileSize: sheetSize, columns: min(tiles.count, 5)).write(to: url)
         } catch { throw CLIError(error) }

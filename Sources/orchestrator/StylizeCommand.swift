@@ -23,20 +23,13 @@ struct Stylize: ParsableCommand {
             if let s = contentScale, s > 1 {
                 image = image.resized(width: max(8, Int(Double(image.width) / s)), height: max(8, Int(Double(image.height) / s)))
             }
-            let out = stylize(net, image)
+            let out = net.stylize(image)
             try out.write(to: URL(fileURLWithPath: output))
             printErr("wrote \(output) (\(out.width)×\(out.height))")
         } catch { throw CLIError(error) }
     }
 }
 
-/// One image through the network: [0, 255] in, clamped to [0, 255] out.
-func stylize(_ net: TransformerNet, _ image: RGBImage) -> RGBImage {
-    let x = Tensor(shape: [1, 3, image.height, image.width])
-    image.writeCHW(to: x.data)
-    let y = net.infer(x)
-    return RGBImage(chw: y.data, width: y[dim: 3], height: y[dim: 2])
-}
 
 struct MakeDataset: ParsableCommand {
     static let configuration = CommandConfiguration(

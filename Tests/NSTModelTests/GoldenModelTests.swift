@@ -32,6 +32,13 @@ final class GoldenModelTests: XCTestCase {
             compared += 1
         }
         XCTAssertEqual(compared, f.tensors.keys.filter { $0.hasPrefix("grad.") }.count, "gradients compared")
+
+        // Last, since a forward on another input replaces what backward needs:
+        let image = RGBImage(chw: f["x"].data, width: 32, height: 32)
+        let out = net.stylize(image)
+        let x1 = Tensor(shape: [1, 3, 32, 32])
+        image.writeCHW(to: x1.data)
+        XCTAssertEqual(out, RGBImage(chw: net.forward(x1).data, width: 32, height: 32), "stylize = clamp(forward)")
     }
 
     /// Parameters whose effect an instance norm removes exactly: the bias of every convolution
