@@ -45,6 +45,28 @@ public final class PerceptualLoss {
     /// Forward and backward of the losses for content images `x` and network outputs `y`
     /// (both [N, 3, H, W] in [0, 255]); writes d(total)/dy into `dy`.
     public func lossAndGradient(x: Tensor, y: Tensor, dy: Tensor) -> Value {
+        let (value, fy, target) = forward(x: x, y: y)
+        // d total / d norm(y) lands in dy first, then goes through the normalisation in place.
+        vgg.backward(dx: dy.data, grads: grads) { tap, grad in
+            let l = tap.rawValue, f = fy[l], fd = f.dims4, cc = fd.c * fd.c
+            if tap == .relu2_2 {
+                mseBackward(grad, f.data, target.data, count: target.count, scale: contentWeight)
+            }
+            let dg = gramGrad.pointer(fd.n * cc)
+            dg.update(repeating: 0, count: fd.n * cc)
+            mseBackward(dg, grams[l].pointer(fd.n * cc), styleGrams[l].data, count: fd.n * cc, bCount: cc, scale: styleWeight)
+            gramBackward(grad, dg, x: f.data, fd, gramWork)
+        }
+        normalizeBackward(dy.data, dy.data, x.dims4)
+        return value
+    }
+
+    /// Forward only (for evaluation): the same losses without gradients.
+    public func loss(x: Tensor, y: Tensor) -> Value { forward(x: x, y: y).value }
+
+    /// The losses, the taps of VGG16(y) and the content target; the Gram matrices of the taps
+    /// stay in `grams` for the backward pass.
+    private func forward(x: Tensor, y: Tensor) -> (value: Value, taps: [Tensor], target: Tensor) {
         precondition(!styleGrams.isEmpty, "setStyle first")
         let d = x.dims4
         // Content target: VGG16(x) only up to relu2_2, copied out before VGG16(y) reuses the buffers.
@@ -54,55 +76,16 @@ public final class PerceptualLoss {
         let target = contentTarget.get(fx.dims4)
         target.copy(from: fx)
 
-        let yn = normalized.get(d)
-        normalizeForward(yn.data, y.data, d)
-        let fy = vgg.forward(yn)
-
-        var value = Value(content: 0, style: 0)
-        value.content = contentWeight * mseForward(fy[1].data, target.data, count: target.count)
-        var gramPtrs: [UnsafeMutablePointer<Float>] = []
+        normalizeForward(xn.data, y.data, d)
+        let fy = vgg.forward(xn)
+        var value = Value(content: contentWeight * mseForward(fy[1].data, target.data, count: target.count), style: 0)
         for (l, f) in fy.enumerated() {
             let fd = f.dims4, cc = fd.c * fd.c
             let g = grams[l].pointer(fd.n * cc)
             gramForward(g, f.data, fd)
             value.style += mseForward(g, styleGrams[l].data, count: fd.n * cc, bCount: cc)
-            gramPtrs.append(g)
         }
         value.style *= styleWeight
-
-        let dxn = dy  // d total / d norm(y) first, then through the normalisation in place
-        vgg.backward(dx: dxn.data, grads: grads) { tap, grad in
-            let l = tap.rawValue, f = fy[l], fd = f.dims4, cc = fd.c * fd.c
-            if tap == .relu2_2 {
-                mseBackward(grad, f.data, target.data, count: target.count, scale: contentWeight)
-            }
-            let dg = gramGrad.pointer(fd.n * cc)
-            dg.update(repeating: 0, count: fd.n * cc)
-            mseBackward(dg, gramPtrs[l], styleGrams[l].data, count: fd.n * cc, bCount: cc, scale: styleWeight)
-            gramBackward(grad, dg, x: f.data, fd, gramWork)
-        }
-        normalizeBackward(dy.data, dxn.data, d)
-        return value
-    }
-
-    /// Forward only (for evaluation): the same losses without gradients.
-    public func loss(x: Tensor, y: Tensor) -> Value {
-        let d = x.dims4
-        let xn = normalized.get(d)
-        normalizeForward(xn.data, x.data, d)
-        let fx = vgg.forward(xn, upTo: .relu2_2)[1]
-        let target = contentTarget.get(fx.dims4)
-        target.copy(from: fx)
-        normalizeForward(xn.data, y.data, d)
-        let fy = vgg.forward(xn)
-        var v = Value(content: contentWeight * mseForward(fy[1].data, target.data, count: target.count), style: 0)
-        for (l, f) in fy.enumerated() {
-            let fd = f.dims4, cc = fd.c * fd.c
-            let g = grams[l].pointer(fd.n * cc)
-            gramForward(g, f.data, fd)
-            v.style += mseForward(g, styleGrams[l].data, count: fd.n * cc, bCount: cc)
-        }
-        v.style *= styleWeight
-        return v
+        return (value, fy, target)
     }
 }
