@@ -39,8 +39,11 @@ func bandRows(_ spec: ConvSpec, _ y: Dims4) -> Int {
 
 public func conv2dForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ xd: Dims4,
                           _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ spec: ConvSpec,
-                          _ ws: Scratch) {
+                          _ ws: Scratch, kernels: WinogradKernelCache? = nil) {
     if ConvSmallOut.applies(spec) { return ConvSmallOut.forward(y, x, xd, w, b, spec) }
+    if Winograd.enabled && Winograd.applies(spec) {
+        return Winograd.forward(y, x, xd, w, b, spec, ws, kernels: kernels)
+    }
     let yd = spec.output(xd)
     let ckk = spec.cin * spec.k * spec.k, hw = yd.h * yd.w
     let rows = bandRows(spec, yd)
@@ -74,7 +77,17 @@ public func conv2dForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<F
 public func conv2dBackward(dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
                            db: UnsafeMutablePointer<Float>?, dy: UnsafePointer<Float>,
                            x: UnsafePointer<Float>, _ xd: Dims4, w: UnsafePointer<Float>,
-                           _ spec: ConvSpec, _ ws: Scratch, transposed: Scratch? = nil) {
+                           _ spec: ConvSpec, _ ws: Scratch, transposed: Scratch? = nil,
+                           kernels: WinogradKernelCache? = nil) {
+    if Winograd.enabled && Winograd.applies(spec) {
+        if let dw {
+            Winograd.weightGradient(dw: dw, db: db, dy: dy, x: x, xd, spec, ws)
+        } else if let db {
+            Winograd.biasGradient(db, dy, spec.output(xd))
+        }
+        if let dx { Winograd.inputGradient(dx, dy, xd, w, spec, ws, kernels: kernels) }
+        return
+    }
     if let dx, let transposed, spec.stride == 1, spec.cout * 4 <= spec.cin {
         if let dw, ConvSmallOut.applies(spec) {
             ConvSmallOut.weightGradient(dw: dw, db: db, dy: dy, x: x, xd, spec)

@@ -24,6 +24,8 @@ public final class VGG16 {
     let convOut: [Activation]            // ReLU outputs of each conv
     let poolOut: [Int: Activation]       // pooled outputs, keyed by the conv position before them
     let ws = Scratch()
+    /// Each layer's Winograd kernels, kept while the weights stay the same.
+    let kernels: [WinogradKernelCache]
     private var inputDims = Dims4(0, 0, 0, 0)
     private var input: Tensor?
     private var depth = 0                // number of convs run by the last forward
@@ -40,6 +42,7 @@ public final class VGG16 {
         }
         parameters = ps
         self.specs = specs
+        kernels = specs.map { _ in WinogradKernelCache() }
         convOut = specs.map { _ in Activation() }
         var pools: [Int: Activation] = [:]
         for i in Self.poolAfter { pools[i] = Activation() }
@@ -73,7 +76,8 @@ public final class VGG16 {
         for i in 0..<specs.count {
             let y = convOut[i].get(specs[i].output(cur.dims4))
             Profiler.time("vgg \(Self.layerNames[i]) fwd") {
-                conv2dForward(y.data, cur.data, cur.dims4, parameters[2 * i].value.data, parameters[2 * i + 1].value.data, specs[i], ws)
+                conv2dForward(y.data, cur.data, cur.dims4, parameters[2 * i].value.data, parameters[2 * i + 1].value.data, specs[i], ws,
+                              kernels: kernels[i])
                 reluForward(y.data, y.data, y.count)
             }
             depth = i + 1
@@ -115,7 +119,7 @@ public final class VGG16 {
             Profiler.time("vgg \(Self.layerNames[i]) bwd") {
                 reluBackward(a, a, y: y.data, y.count)
                 conv2dBackward(dx: i == 0 ? dx : b, dw: nil, db: nil, dy: a, x: xin.data, xin.dims4,
-                               w: parameters[2 * i].value.data, specs[i], ws)
+                               w: parameters[2 * i].value.data, specs[i], ws, kernels: kernels[i])
             }
             swap(&a, &b)
         }
@@ -123,5 +127,6 @@ public final class VGG16 {
 
     public var activationBytes: Int {
         convOut.reduce(0) { $0 + $1.bytes } + poolOut.values.reduce(0) { $0 + $1.bytes } + 4 * ws.capacity
+            + kernels.reduce(0) { $0 + $1.bytes }
     }
 }

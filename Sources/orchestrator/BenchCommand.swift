@@ -13,9 +13,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Side of the square image timed for inference.") var infer = 1024
     @Flag(help: "Print one JSON object with the same keys as torch_reference.py bench.") var json = false
     @Flag(help: "Print the per-layer time table.") var layers = false
+    @Flag(name: .customLong("no-winograd"), help: "Run every convolution through im2col + sgemm (for comparison).") var noWinograd = false
 
     func run() throws {
         Threads.configure(threads)
+        Winograd.enabled = !noWinograd
         var rng = SplitMix64(seed: 0)
         let randomImages = { (n: Int, s: Int) -> Tensor in
             let t = Tensor(shape: [n, 3, s, s])
