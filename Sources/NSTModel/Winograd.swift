@@ -201,22 +201,40 @@ public enum Winograd {
     // MARK: - Deinterleaved rows
 
     /// dst[q·P + i] = row[4·i + q − pad] for one row of `plane` (0 outside the row or the plane).
+    /// Eight i at a time: 32 consecutive inputs split into their four phases by shuffles.
     @inline(__always)
     private static func phaseRow(_ dst: UnsafeMutablePointer<Float>, _ plane: UnsafePointer<Float>, row iy: Int,
                                  h: Int, w: Int, pad: Int, phase: Int) {
-        dst.update(repeating: 0, count: 4 * phase)
-        guard iy >= 0 && iy < h else { return }
+        guard iy >= 0 && iy < h else { dst.update(repeating: 0, count: 4 * phase); return }
         let src = plane + iy * w
-        for q in 0..<4 {
-            // Columns x with (x + pad) mod 4 == q: x = 4·i + q − pad.
-            var x = (q - pad + 4) & 3
-            var i = (x + pad) >> 2
-            let d = dst + q * phase
-            while x < w {
-                d[i] = src[x]
-                x += 4; i += 1
+        var i0 = 0
+        while i0 < phase {
+            let x0 = 4 * i0 - pad
+            if x0 >= 0 && x0 + 32 <= w {
+                let a = load(src + x0), b = load(src + x0 + 8), c = load(src + x0 + 16), d = load(src + x0 + 24)
+                store(V8(a[0], a[4], b[0], b[4], c[0], c[4], d[0], d[4]), dst + i0)
+                store(V8(a[1], a[5], b[1], b[5], c[1], c[5], d[1], d[5]), dst + phase + i0)
+                store(V8(a[2], a[6], b[2], b[6], c[2], c[6], d[2], d[6]), dst + 2 * phase + i0)
+                store(V8(a[3], a[7], b[3], b[7], c[3], c[7], d[3], d[7]), dst + 3 * phase + i0)
+            } else {
+                for q in 0..<4 {
+                    for i in i0..<(i0 + 8) {
+                        let x = x0 + 4 * (i - i0) + q
+                        dst[q * phase + i] = x >= 0 && x < w ? src[x] : 0
+                    }
+                }
             }
+            i0 += 8
         }
+    }
+
+    /// dst[4·i + l] = y_l[i] for the eight lanes i: four phase vectors back to 32 consecutive floats.
+    @inline(__always)
+    private static func interleave(_ y0: V8, _ y1: V8, _ y2: V8, _ y3: V8, _ dst: UnsafeMutablePointer<Float>) {
+        store(V8(y0[0], y1[0], y2[0], y3[0], y0[1], y1[1], y2[1], y3[1]), dst)
+        store(V8(y0[2], y1[2], y2[2], y3[2], y0[3], y1[3], y2[3], y3[3]), dst + 8)
+        store(V8(y0[4], y1[4], y2[4], y3[4], y0[5], y1[5], y2[5], y3[5]), dst + 16)
+        store(V8(y0[6], y1[6], y2[6], y3[6], y0[7], y1[7], y2[7], y3[7]), dst + 24)
     }
 
     // MARK: - Input transform V = Bᵀ d B
@@ -225,6 +243,9 @@ public enum Winograd {
     private static func transformInput(_ v: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ plan: Plan,
                                        _ r: Range<Int>, _ ph: UnsafeMutablePointer<Float>) {
         let tp = plan.tilesPerBand, stride = plan.cin * tp, P = plan.phase
+        // 36 vectors are over the stack allocation's limit: one heap block per call, not per tile.
+        withUnsafeTemporaryAllocation(of: V8.self, capacity: 36) { t in
+        let t = t.baseAddress!
         for c in 0..<plan.cin {
             var g = r.lowerBound
             while g < r.upperBound {
@@ -239,19 +260,21 @@ public enum Winograd {
                     let out = v + c * tp + (g - r.lowerBound + rr) * plan.tilesXp
                     var b = 0
                     while b < plan.tilesXp {
-                        inputTile(rows + b, P, out + b, stride)
+                        inputTile(rows + b, P, out + b, stride, t)
                         b += 8
                     }
                 }
                 g = end
             }
         }
+        }
     }
 
     /// Eight tiles: rows[(i·4 + q)·P + tx] holds input row i, column 4·tx + q of the tile row.
     @inline(__always)
-    private static func inputTile(_ rows: UnsafePointer<Float>, _ P: Int, _ out: UnsafeMutablePointer<Float>, _ stride: Int) {
-        withUnsafeTemporaryAllocation(of: V8.self, capacity: 36) { t in
+    private static func inputTile(_ rows: UnsafePointer<Float>, _ P: Int, _ out: UnsafeMutablePointer<Float>, _ stride: Int,
+                                  _ t: UnsafeMutablePointer<V8>) {
+        do {
             // Along each row: the six columns 4tx + 0…5 are phases 0…3 at tx and 0…1 at tx + 1.
             for i in 0..<6 {
                 let row = rows + i * 4 * P
@@ -318,17 +341,13 @@ public enum Winograd {
                 s[k * 4 + 0] = z.0; s[k * 4 + 1] = z.1; s[k * 4 + 2] = z.2; s[k * 4 + 3] = z.3
             }
             // Down each column: 6 → 4, then interleave the four columns of each lane.
-            for l in 0..<4 {
-                let z = at(s[l], s[4 + l], s[8 + l], s[12 + l], s[16 + l], s[20 + l])
-                let bv = V8(repeating: bias)
-                let rows = (z.0 + bv, z.1 + bv, z.2 + bv, z.3 + bv)
-                for lane in 0..<8 {
-                    rowBuf[4 * lane + l] = rows.0[lane]
-                    rowBuf[rowLen + 4 * lane + l] = rows.1[lane]
-                    rowBuf[2 * rowLen + 4 * lane + l] = rows.2[lane]
-                    rowBuf[3 * rowLen + 4 * lane + l] = rows.3[lane]
-                }
-            }
+            let c0 = at(s[0], s[4], s[8], s[12], s[16], s[20]), c1 = at(s[1], s[5], s[9], s[13], s[17], s[21])
+            let c2 = at(s[2], s[6], s[10], s[14], s[18], s[22]), c3 = at(s[3], s[7], s[11], s[15], s[19], s[23])
+            let bv = V8(repeating: bias)
+            interleave(c0.0 + bv, c1.0 + bv, c2.0 + bv, c3.0 + bv, rowBuf)
+            interleave(c0.1 + bv, c1.1 + bv, c2.1 + bv, c3.1 + bv, rowBuf + rowLen)
+            interleave(c0.2 + bv, c1.2 + bv, c2.2 + bv, c3.2 + bv, rowBuf + 2 * rowLen)
+            interleave(c0.3 + bv, c1.3 + bv, c2.3 + bv, c3.3 + bv, rowBuf + 3 * rowLen)
         }
     }
 
