@@ -14,6 +14,8 @@ public enum ConvSmallOut {
         spec.stride == 1 && spec.pad == 0 && spec.cout <= maxOutputChannels
     }
 
+    typealias V8 = SIMD8<Float>
+
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
         UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
     }
@@ -26,28 +28,66 @@ public enum ConvSmallOut {
 
     public static func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ xd: Dims4,
                                _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ spec: ConvSpec) {
-        let yd = spec.output(xd), k = spec.k, cin = spec.cin, wo = yd.w
-        parallelFor(xd.n * yd.h, work: yd.count * cin * k * k) { row in
-            let n = row / yd.h, i = row % yd.h
-            for o in 0..<spec.cout {
-                let yrow = y + ((n * spec.cout + o) * yd.h + i) * wo
-                yrow.update(repeating: b?[o] ?? 0, count: wo)
+        let yd = spec.output(xd), k = spec.k, cin = spec.cin, cout = spec.cout, wo = yd.w, kk = k * k
+        // Output channels go three at a time; packed[((g·Cin + c)·K² + t)·3 + q] = w[3g + q, c, t]
+        // (0 past Cout), so a tap's three weights are adjacent.
+        let groups = (cout + 2) / 3
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: groups * cin * kk * 3) { buf in
+            let packed = buf.baseAddress!
+            for g in 0..<groups {
                 for c in 0..<cin {
-                    for u in 0..<k {
-                        let xrow = UnsafePointer(x + ((n * cin + c) * xd.h + i + u) * xd.w)
-                        let taps = w + ((o * cin + c) * k + u) * k
-                        var j = 0
-                        while j + 8 <= wo {
-                            var acc = load(yrow + j)
-                            for v in 0..<k { acc += taps[v] * load(xrow + j + v) }
-                            store(acc, yrow + j)
-                            j += 8
+                    for t in 0..<kk {
+                        for q in 0..<3 {
+                            let o = 3 * g + q
+                            packed[((g * cin + c) * kk + t) * 3 + q] = o < cout ? w[(o * cin + c) * kk + t] : 0
                         }
-                        while j < wo {
-                            var s = yrow[j]
-                            for v in 0..<k { s += taps[v] * xrow[j + v] }
-                            yrow[j] = s
-                            j += 1
+                    }
+                }
+            }
+            parallelFor(xd.n * yd.h, work: yd.count * cin * kk) { row in
+                let n = row / yd.h, i = row % yd.h
+                let xn = x + n * cin * xd.plane
+                for g in 0..<groups {
+                    var j = 0
+                    // 16 columns × 3 channels in six 8-wide accumulators, across every (c, u, v).
+                    while j + 16 <= wo {
+                        var acc = (V8(), V8(), V8(), V8(), V8(), V8())
+                        var wq = UnsafePointer(packed + g * cin * kk * 3)
+                        for c in 0..<cin {
+                            for u in 0..<k {
+                                let xr = xn + (c * xd.h + i + u) * xd.w + j
+                                for v in 0..<k {
+                                    let x0 = load(xr + v), x1 = load(xr + v + 8)
+                                    let w0 = V8(repeating: wq[0]), w1 = V8(repeating: wq[1]), w2 = V8(repeating: wq[2])
+                                    acc.0 = acc.0.addingProduct(w0, x0); acc.1 = acc.1.addingProduct(w0, x1)
+                                    acc.2 = acc.2.addingProduct(w1, x0); acc.3 = acc.3.addingProduct(w1, x1)
+                                    acc.4 = acc.4.addingProduct(w2, x0); acc.5 = acc.5.addingProduct(w2, x1)
+                                    wq += 3
+                                }
+                            }
+                        }
+                        for q in 0..<min(3, cout - 3 * g) {
+                            let o = 3 * g + q, bias = V8(repeating: b?[o] ?? 0)
+                            let yrow = y + ((n * cout + o) * yd.h + i) * wo + j
+                            let (lo, hi) = q == 0 ? (acc.0, acc.1) : q == 1 ? (acc.2, acc.3) : (acc.4, acc.5)
+                            store(lo + bias, yrow); store(hi + bias, yrow + 8)
+                        }
+                        j += 16
+                    }
+                    // The last columns, one at a time.
+                    for q in 0..<min(3, cout - 3 * g) {
+                        let o = 3 * g + q
+                        let yrow = y + ((n * cout + o) * yd.h + i) * wo
+                        for jj in j..<wo {
+                            var s: Float = 0
+                            for c in 0..<cin {
+                                for u in 0..<k {
+                                    let xr = xn + (c * xd.h + i + u) * xd.w + jj
+                                    let taps = w + ((o * cin + c) * k + u) * k
+                                    for v in 0..<k { s += taps[v] * xr[v] }
+                                }
+                            }
+                            yrow[jj] = s + (b?[o] ?? 0)
                         }
                     }
                 }

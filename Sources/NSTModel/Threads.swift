@@ -21,6 +21,18 @@ public enum Threads {
 
     /// The number of cores the process may use.
     public static var available: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    /// OpenBLAS's idle threads spin (sched_yield) for about 2^28 cycles after each threaded GEMM,
+    /// taking a core from the vector loops and the Winograd threads that run in between: about 5%
+    /// of a training step on 2 cores. The timeout is read only when the library loads, so the
+    /// executables call this first: if OPENBLAS_THREAD_TIMEOUT is unset, the process executes
+    /// itself again, same arguments, with OPENBLAS_THREAD_TIMEOUT=4 (idle threads sleep at once).
+    /// A value the user set is kept; if the re-execution fails, it carries on as it is.
+    public static func reexecWithShortBLASSpin() {
+        guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil else { return }
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+    }
 }
 
 /// Runs `body(i)` for i in 0..<count, split over `Threads.count` threads when the work is

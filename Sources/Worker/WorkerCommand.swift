@@ -44,6 +44,7 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        Threads.reexecWithShortBLASSpin()
         let env = ProcessInfo.processInfo.environment
         let worker = name ?? Self.defaultName()
         Log.setName(worker)

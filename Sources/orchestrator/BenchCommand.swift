@@ -16,6 +16,7 @@ struct Bench: ParsableCommand {
     @Flag(name: .customLong("no-winograd"), help: "Run every convolution through im2col + sgemm (for comparison).") var noWinograd = false
 
     func run() throws {
+        Threads.reexecWithShortBLASSpin()
         Threads.configure(threads)
         Winograd.enabled = !noWinograd
         var rng = SplitMix64(seed: 0)

@@ -16,6 +16,7 @@ struct Stylize: ParsableCommand {
     }
 
     func run() throws {
+        Threads.reexecWithShortBLASSpin()
         Threads.configure(threads ?? Threads.available)
         do {
             let net = try TransformerNet(contentsOf: URL(fileURLWithPath: model))

@@ -37,6 +37,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        Threads.reexecWithShortBLASSpin()
         Threads.configure(threads ?? Threads.available)
         let source = try vgg.resolve()
         if case .random = source { printErr("warning: using a \(source.description)") }
