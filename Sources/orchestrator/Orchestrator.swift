@@ -7,7 +7,7 @@ struct Orchestrator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orchestrator",
         abstract: "Train fast neural style transfer networks (Johnson et al.), one per style, on many machines.",
-        subcommands: [Train.self, Stylize.self, Bench.self, MakeDataset.self, MakeStyles.self, Demo.self, Serve.self, Submit.self, Status.self, Cancel.self, Retry.self, Fetch.self, BenchCoordinator.self]
+        subcommands: [Train.self, Stylize.self, Export.self, Bench.self, MakeDataset.self, MakeStyles.self, Demo.self, Serve.self, Submit.self, Status.self, Cancel.self, Retry.self, Fetch.self, BenchCoordinator.self]
     )
 }
 
