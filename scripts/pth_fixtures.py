@@ -4,7 +4,7 @@
 Run from the package root with the reference environment (CI has no Python: the output is committed):
 
     ~/.venv-ref/bin/python scripts/pth_fixtures.py write          # -> Tests/NSTModelTests/Fixtures/pth/
-    ~/.venv-ref/bin/python scripts/pth_fixtures.py demo-model --out out/pth-demo/model.pth
+    ~/.venv-ref/bin/python scripts/pth_fixtures.py demo-model --out out/pth-demo/model.pth [--from TRAINED.safetensors]
     ~/.venv-ref/bin/python scripts/pth_fixtures.py stylize --model out/pth-demo/model.pth \\
         --content IMAGE --output out/pth-demo/torch.png
     ~/.venv-ref/bin/python scripts/pth_fixtures.py torchvision-vgg \\
@@ -33,6 +33,9 @@ Fixtures (all < 1 MB together):
                            weight [o, i, k, k] is a strided window over its own storage of i*k*k + o - 1
                            floats (weight[o, i, a, b] = s[o + i*k*k + a*k + b]); torch.save keeps views as
                            they are, so the file holds the small storages, offsets and strides.
+    transformer-v1-legacy.pth   the same weights as PyTorch 0.3 saved pytorch/examples' pretrained models
+                           (candy.pth…): the legacy format, tensors pickled with _rebuild_tensor (v1),
+                           running_mean / running_var but no num_batches_tracked
     transformer.expected.safetensors   x [1,3,20,24] in [0, 255] and y = the PyTorch output after loading the
                            file as neural_style.py does (deprecated keys deleted); sample.<key> = 32 values at
                            flat indices (j * (n - 1)) // 31 and sum.<key> = the float64 sum, per parameter
@@ -46,7 +49,7 @@ Fixtures (all < 1 MB together):
     evil-legacy.pth        os.system again, in the legacy format
     whole-module.pth       torch.save(model) of an nn.Conv2d instead of its state dict
 """
-import argparse, collections, importlib.util, math, os, re, sys
+import argparse, collections, importlib.util, math, os, re, sys, warnings
 from pathlib import Path
 
 import numpy as np
@@ -199,6 +202,20 @@ class TorchvisionVGG16(nn.Module):
                                         nn.Linear(hidden, classes))
 
 
+def save_like_pytorch_0_3(state, path):
+    """torch.save's legacy format with tensors reduced as PyTorch <= 0.3 did:
+    _rebuild_tensor(storage, storage_offset, size, stride)."""
+    original = torch.Tensor.__reduce_ex__
+    torch.Tensor.__reduce_ex__ = lambda t, protocol: (
+        torch._utils._rebuild_tensor, (t.storage(), t.storage_offset(), tuple(t.size()), t.stride()))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TypedStorage is deprecated
+            torch.save(state, path, _use_new_zipfile_serialization=False)
+    finally:
+        torch.Tensor.__reduce_ex__ = original
+
+
 # ---- hostile pickles ------------------------------------------------------------------------
 
 class Evil:
@@ -233,6 +250,8 @@ def cmd_write(a):
     state = transformer_examples_style(seed=1, window=True)
     assert any(k.endswith("running_mean") for k in state) and any(k.endswith("num_batches_tracked") for k in state)
     torch.save(state, out / "transformer.pth")
+    save_like_pytorch_0_3(collections.OrderedDict((k, v) for k, v in state.items() if not k.endswith("num_batches_tracked")),
+                          out / "transformer-v1-legacy.pth")
     net = load_like_neural_style(state)
     x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(3)) * 255
     with torch.no_grad():
@@ -274,10 +293,17 @@ def cmd_write(a):
 
 
 def cmd_demo_model(a):
-    """A full-size TransformerNet (PyTorch's default init, as `torch_reference.py init`) saved as
-    pytorch/examples saves it, deprecated instance-norm keys included."""
+    """A full-size TransformerNet saved as pytorch/examples saves it, deprecated instance-norm keys
+    included: PyTorch's default init (as `torch_reference.py init`), or the weights of a trained
+    safetensors model (--from), since a random network's pictures are nearly black."""
+    state = transformer_examples_style(seed=a.seed, window=False)
+    if a.source:
+        trained = load_file(a.source)
+        for k in state:
+            if not DEPRECATED.search(k):
+                state[k] = trained[k]
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(transformer_examples_style(seed=a.seed, window=False), a.out)
+    torch.save(state, a.out)
     print(f"wrote {a.out}")
 
 
@@ -310,6 +336,7 @@ def main():
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("write"); s.add_argument("--out", default=str(OUT_DIR))
     s = sub.add_parser("demo-model"); s.add_argument("--seed", type=int, default=42); s.add_argument("--out", required=True)
+    s.add_argument("--from", dest="source", help="take the weights of this trained safetensors TransformerNet")
     s = sub.add_parser("stylize"); s.add_argument("--model", required=True)
     s.add_argument("--content", required=True); s.add_argument("--output", required=True)
     s = sub.add_parser("torchvision-vgg"); s.add_argument("--features", required=True); s.add_argument("--out", required=True)

@@ -17,7 +17,8 @@ enum PickleValue {
     case global(TorchGlobal)
     /// A persistent id `('storage', torch.FloatStorage, key, location, numel)`.
     case storage(TorchStorageRef)
-    /// `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, …)`: a view of a storage.
+    /// `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, …)` (or `_rebuild_tensor`): a view
+    /// of a storage.
     case tensor(TorchTensorRef)
 
     /// Nesting depth: 0 for scalars and torch references, 1 + the deepest element for containers.
@@ -106,8 +107,12 @@ extension PickleValue {
 /// The globals a state dict may name. Everything else is refused by name.
 enum TorchGlobal: Equatable {
     case orderedDict
+    /// PyTorch ≥ 0.4's tensors.
     case rebuildTensorV2
+    /// PyTorch ≤ 0.3's tensors (pytorch/examples' pretrained style models are such files).
+    case rebuildTensor
     case rebuildParameter
+    case rebuildParameterWithState
     /// `torch.FloatStorage` and the other typed storage classes: only ever a marker in a persistent id.
     case storageType(TorchDType)
 
@@ -115,7 +120,9 @@ enum TorchGlobal: Equatable {
         switch (module, name) {
         case ("collections", "OrderedDict"): self = .orderedDict
         case ("torch._utils", "_rebuild_tensor_v2"): self = .rebuildTensorV2
+        case ("torch._utils", "_rebuild_tensor"): self = .rebuildTensor
         case ("torch._utils", "_rebuild_parameter"): self = .rebuildParameter
+        case ("torch._utils", "_rebuild_parameter_with_state"): self = .rebuildParameterWithState
         case ("torch", _):
             guard let dtype = TorchDType(storageClass: name) else { return nil }
             self = .storageType(dtype)
@@ -127,7 +134,9 @@ enum TorchGlobal: Equatable {
         switch self {
         case .orderedDict: return "collections.OrderedDict"
         case .rebuildTensorV2: return "torch._utils._rebuild_tensor_v2"
+        case .rebuildTensor: return "torch._utils._rebuild_tensor"
         case .rebuildParameter: return "torch._utils._rebuild_parameter"
+        case .rebuildParameterWithState: return "torch._utils._rebuild_parameter_with_state"
         case .storageType(let dtype): return "torch.\(dtype.storageClass)"
         }
     }

@@ -15,7 +15,7 @@ extension TorchFile {
     static let legacyMagic: [UInt8] = [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
     static let legacyProtocolVersion = 1001
 
-    static func readLegacy(data: Data, file: String) throws(WeightsError) -> TorchFile {
+    static func readLegacy(data: Data, file: String, keys: Set<String>? = nil) throws(WeightsError) -> TorchFile {
         func bad(_ reason: String) -> WeightsError { .badTorchFile(file: file, reason: reason) }
         var unpickler = Unpickler(data: data, file: file, source: "the legacy header")
         guard case .bigInt(let magic) = try unpickler.load(), magic == legacyMagic else {
@@ -55,7 +55,7 @@ extension TorchFile {
             ranges[key] = position ..< position + bytes
             position += bytes
         }
-        return try assemble(root, format: .legacy, file: file) { (storage, _) throws(WeightsError) -> Data in
+        return try assemble(root, format: .legacy, file: file, keys: keys) { (storage, _) throws(WeightsError) -> Data in
             guard let range = ranges[storage.key] else { throw bad("storage \(storage.key) is not in the storage list") }
             return data[range]
         }

@@ -8,7 +8,7 @@ import ZIPFoundation
 /// `<archive>/version` and a few more we do not need. `<archive>` is any one folder name (torch uses the
 /// file's stem or "archive").
 extension TorchFile {
-    static func readZip(url: URL, file: String) throws(WeightsError) -> TorchFile {
+    static func readZip(url: URL, file: String, keys: Set<String>? = nil) throws(WeightsError) -> TorchFile {
         func bad(_ reason: String) -> WeightsError { .badTorchFile(file: file, reason: reason) }
         let archive: Archive
         do {
@@ -25,7 +25,8 @@ extension TorchFile {
                 : "several data.pkl records: \(pickles.sorted().joined(separator: ", "))")
         }
         let prefix = String(picklePath.dropLast("/data.pkl".count))
-        let reader = ZipRecords(archive: archive, file: file)
+        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        let reader = ZipRecords(archive: archive, file: file, fileBytes: fileBytes)
 
         if let entry = records["\(prefix)/byteorder"] {
             let order = String(decoding: try reader.bytes(of: entry, keeping: 16), as: UTF8.self)
@@ -41,7 +42,7 @@ extension TorchFile {
         let pickle = try reader.bytes(of: pickleEntry, keeping: maxPickleBytes)
         var unpickler = Unpickler(data: pickle, file: file, source: picklePath)
         let root = try unpickler.load()
-        return try assemble(root, format: .zip, file: file) { (storage, needed) throws(WeightsError) -> Data in
+        return try assemble(root, format: .zip, file: file, keys: keys) { (storage, needed) throws(WeightsError) -> Data in
             let path = "\(prefix)/data/\(storage.key)"
             guard let entry = records[path] else { throw bad("record \(path) of storage \(storage.key) is missing") }
             return try reader.bytes(of: entry, keeping: needed)
@@ -53,6 +54,9 @@ extension TorchFile {
 private struct ZipRecords {
     let archive: Archive
     let file: String
+    /// The archive's own size: memory is reserved for at most this much before bytes actually arrive,
+    /// whatever size the zip directory claims.
+    let fileBytes: Int
 
     private struct Overrun: Error {}
 
@@ -63,7 +67,7 @@ private struct ZipRecords {
         guard entry.type == .file else { throw bad("not a file") }
         let size = entry.uncompressedSize
         var data = Data()
-        data.reserveCapacity(Int(min(UInt64(limit), size)))
+        data.reserveCapacity(Int(min(UInt64(limit), size, UInt64(fileBytes))))
         var total: UInt64 = 0
         do {
             _ = try archive.extract(entry, bufferSize: 1 << 20, skipCRC32: false) { chunk in

@@ -3,18 +3,23 @@ import Foundation
 /// A restricted unpickler for PyTorch state dicts: it reads the opcodes `torch.save` writes (pickle
 /// protocols 2 to 5) and builds `PickleValue`s, never running code.
 ///
-/// The only globals it accepts are `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`,
-/// `torch._utils._rebuild_parameter` and torch's typed storage classes; any other name (`posix.system`,
-/// `builtins.eval`, a model class) is refused with `WeightsError.forbiddenGlobal` as soon as it is read.
-/// REDUCE is interpreted for those three callables only, BINPERSID only for storage ids
+/// The only globals it accepts are `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2` and
+/// `_rebuild_tensor`, `torch._utils._rebuild_parameter` and `_rebuild_parameter_with_state`, and torch's
+/// typed storage classes (a subset of torch's own `weights_only` allow-list); any other name
+/// (`posix.system`, `builtins.eval`, a model class) is refused with `WeightsError.forbiddenGlobal` as
+/// soon as it is read. REDUCE is interpreted for those callables only, BINPERSID only for storage ids
 /// `('storage', torch.FloatStorage, key, location, numel[, None])`. Hostile input is bounded: every
 /// length is checked against the bytes left, MARK and container nesting stop at `maxDepth`, a
-/// container cannot change once it is inside another one (so no cycles), and pops below a MARK fail.
+/// container cannot change once it is inside another one (so no cycles), pops below a MARK fail, and
+/// a pickle may run at most `maxOpcodes` opcodes (each creates at most one small value), which bounds
+/// the memory a file of NONEs or APPENDs can make us use.
 struct Unpickler {
     static let maxDepth = 64
+    /// About 20 opcodes per tensor: room for 200 000 tensors.
+    static let maxOpcodes = 4_000_000
 
     private let data: Data
-    private let file: String
+    let file: String
     /// Where the pickle comes from, for messages: "archive/data.pkl", "the legacy header".
     var source: String
     private let base: Int
@@ -25,20 +30,20 @@ struct Unpickler {
     private var memo: [Int: PickleValue] = [:]
     private var opcodeStart = 0
     /// Every storage a persistent id has described so far, by key (across `load()` calls).
-    private(set) var storages: [String: TorchStorageRef] = [:]
+    var storages: [String: TorchStorageRef] = [:]
 
-    init(data: Data, from start: Int? = nil, file: String, source: String) {
+    init(data: Data, file: String, source: String) {
         self.data = data
         self.file = file
         self.source = source
         base = data.startIndex
-        position = start ?? data.startIndex
+        position = data.startIndex
     }
 
     /// Reads one pickle, up to and including its STOP opcode.
     mutating func load() throws(WeightsError) -> PickleValue {
         stack = []; marks = []; memo = [:]
-        while true {
+        for _ in 0..<Self.maxOpcodes {
             opcodeStart = position
             let op = try byte()
             switch op {
@@ -87,6 +92,8 @@ struct Unpickler {
             case 0x58: try push(.string(string(length: unsigned(4))))  // BINUNICODE
             case 0x8C: try push(.string(string(length: unsigned(1))))  // SHORT_BINUNICODE
             case 0x8D: try push(.string(string(length: unsigned(8))))  // BINUNICODE8
+            case 0x55: try push(.string(string(length: unsigned(1))))  // SHORT_BINSTRING (Python 2 str)
+            case 0x54: try push(.string(string(length: unsigned(4))))  // BINSTRING (Python 2 str)
             case 0x4A: try push(.int(Int(Int32(truncatingIfNeeded: unsigned(4)))))  // BININT
             case 0x4B: try push(.int(unsigned(1)))  // BININT1
             case 0x4D: try push(.int(unsigned(2)))  // BININT2
@@ -131,11 +138,12 @@ struct Unpickler {
                 throw bad("unsupported opcode 0x\(String(op, radix: 16, uppercase: true))\(printable)")
             }
         }
+        throw bad("more than \(Self.maxOpcodes) opcodes: far more than any state dict needs")
     }
 
     // MARK: - Bytes
 
-    private func bad(_ reason: String) -> WeightsError {
+    func bad(_ reason: String) -> WeightsError {
         .badPickle(file: file, reason: "\(source), byte \(opcodeStart - base): \(reason)")
     }
 
@@ -256,81 +264,5 @@ struct Unpickler {
             try adopt(items[i + 1], into: dict)
             dict.set(items[i], items[i + 1])
         }
-    }
-
-    // MARK: - Globals, REDUCE, BUILD, persistent ids
-
-    private func allowed(module: String, name: String) throws(WeightsError) -> TorchGlobal {
-        guard let global = TorchGlobal(module: module, name: name) else {
-            throw .forbiddenGlobal(file: file, global: "\(module).\(name)")
-        }
-        return global
-    }
-
-    private func reduce(_ callable: PickleValue, arguments: PickleValue) throws(WeightsError) -> PickleValue {
-        guard case .global(let global) = callable else { throw bad("REDUCE calls \(callable.kind), not a global") }
-        guard case .tuple(let args, _) = arguments else {
-            throw bad("REDUCE of \(global.qualifiedName) with \(arguments.kind) instead of an argument tuple")
-        }
-        arguments.seal()
-        switch global {
-        case .orderedDict:
-            guard args.isEmpty else { throw bad("collections.OrderedDict called with arguments") }
-            return .dict(PickleDict())
-        case .rebuildTensorV2:
-            // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
-            guard args.count == 6 || args.count == 7, case .storage(let storage) = args[0], case .int(let offset) = args[1],
-                  let shape = integers(args[2]), let strides = integers(args[3]), case .bool = args[4],
-                  case .dict = args[5]
-            else { throw bad("torch._utils._rebuild_tensor_v2 called with \(args.map(\.kind))") }
-            return .tensor(TorchTensorRef(storage: storage, offset: offset, shape: shape, strides: strides))
-        case .rebuildParameter:
-            // (data, requires_grad, backward_hooks)
-            guard args.count == 3, case .tensor = args[0], case .bool = args[1], case .dict = args[2] else {
-                throw bad("torch._utils._rebuild_parameter called with \(args.map(\.kind))")
-            }
-            return args[0]
-        case .storageType:
-            throw bad("\(global.qualifiedName) is called; torch.save only names it in storage ids")
-        }
-    }
-
-    private func integers(_ value: PickleValue) -> [Int]? {
-        guard case .tuple(let items, _) = value else { return nil }
-        var out: [Int] = []
-        for item in items {
-            guard case .int(let i) = item else { return nil }
-            out.append(i)
-        }
-        return out
-    }
-
-    /// BUILD sets an object's state; only an OrderedDict's attributes (`_metadata`) are expected, and ignored.
-    private func build(_ object: PickleValue, state: PickleValue) throws(WeightsError) {
-        guard case .dict = object else { throw bad("BUILD on \(object.kind)") }
-        state.seal()
-    }
-
-    /// `('storage', torch.FloatStorage, key, location, numel)`, or the legacy format's with a sixth
-    /// element, the view metadata, which must be None.
-    private mutating func persistent(_ id: PickleValue) throws(WeightsError) -> PickleValue {
-        guard case .tuple(let items, _) = id, items.count == 5 || (items.count == 6 && isNone(items[5])),
-              case .string("storage") = items[0], case .global(.storageType(let dtype)) = items[1],
-              case .string(let key) = items[2], case .string = items[3], case .int(let count) = items[4]
-        else {
-            throw bad("persistent id \(id.kind) is not ('storage', torch.<Type>Storage, key, location, numel)")
-        }
-        guard count >= 0 else { throw bad("storage \(key) has a negative size \(count)") }
-        let storage = TorchStorageRef(key: key, dtype: dtype, count: count)
-        if let seen = storages[key], seen != storage {
-            throw bad("storage \(key) is described twice, as \(seen.count) \(seen.dtype) and as \(count) \(dtype) elements")
-        }
-        storages[key] = storage
-        return .storage(storage)
-    }
-
-    private func isNone(_ value: PickleValue) -> Bool {
-        if case .none = value { return true }
-        return false
     }
 }

@@ -11,10 +11,11 @@ extension TransformerNet {
         for p in parameters { try file.load(p.name, into: p.value) }
     }
 
-    /// Reads a safetensors or PyTorch `.pth` file (see `WeightsFile`).
+    /// Reads a safetensors or PyTorch `.pth` file (see `WeightsFile`); only the parameters' own
+    /// tensors are read.
     public convenience init(contentsOf url: URL) throws(WeightsError) {
         self.init()
-        try load(WeightsFile.read(contentsOf: url))
+        try load(WeightsFile.read(contentsOf: url, keys: Set(parameters.map(\.name))))
     }
 
     public var namedTensors: [(name: String, tensor: Tensor)] { parameters.map { ($0.name, $0.value) } }
@@ -31,10 +32,11 @@ extension VGG16 {
         for p in parameters { try file.load(p.name, into: p.value) }
     }
 
-    /// Reads a safetensors or PyTorch `.pth` file, such as torchvision's own `vgg16-397923af.pth`.
+    /// Reads a safetensors or PyTorch `.pth` file, such as torchvision's own `vgg16-397923af.pth`;
+    /// only features[0:23] are read from it.
     public convenience init(contentsOf url: URL) throws(WeightsError) {
         self.init()
-        try load(WeightsFile.read(contentsOf: url))
+        try load(WeightsFile.read(contentsOf: url, keys: Set(parameters.map(\.name))))
     }
 
     public func save(to url: URL) throws(WeightsError) {

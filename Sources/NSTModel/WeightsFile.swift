@@ -29,13 +29,17 @@ public enum WeightsFile {
     }
 
     /// Reads a safetensors or PyTorch file as Float32 tensors. For a `.pth`, integer tensors
-    /// (`num_batches_tracked`) are left out; see `TorchFile` for what else is accepted.
-    public static func read(contentsOf url: URL) throws(WeightsError) -> SafeTensors {
+    /// (`num_batches_tracked`) are left out; see `TorchFile` for what else is accepted. With `keys`,
+    /// the result holds only tensors of those names (a `.pth` then reads only their storages).
+    public static func read(contentsOf url: URL, keys: Set<String>? = nil) throws(WeightsError) -> SafeTensors {
         let data = try SafeTensors.mappedContents(of: url)
         switch format(of: data) {
-        case .safetensors: return try SafeTensors.read(data: data, file: url.path)
-        case .torchZip: return try TorchFile.readZip(url: url, file: url.path).weights
-        case .torchLegacy: return try TorchFile.readLegacy(data: data, file: url.path).weights
+        case .safetensors:
+            var weights = try SafeTensors.read(data: data, file: url.path)
+            if let keys { weights.tensors = weights.tensors.filter { keys.contains($0.key) } }
+            return weights
+        case .torchZip: return try TorchFile.readZip(url: url, file: url.path, keys: keys).weights
+        case .torchLegacy: return try TorchFile.readLegacy(data: data, file: url.path, keys: keys).weights
         }
     }
 }

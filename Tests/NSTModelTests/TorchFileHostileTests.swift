@@ -38,11 +38,31 @@ final class TorchFileHostileTests: XCTestCase {
         XCTAssertEqual(try f.read().require("w", shape: [2, 2]).array, [1, 3, 2, 4])
     }
 
+    /// Python 2 pickles keep names as SHORT_BINSTRING / BINSTRING; PyTorch ≤ 0.3 pickled tensors with
+    /// `_rebuild_tensor(storage, offset, size, stride)`, storage ids with a sixth element None.
+    func testPython2StringsAndVersion1TensorsRead() throws {
+        var p = PickleBytes()
+        p.emptyOrderedDict()
+        p.op(0x28)
+        p.op(0x55, 1); p.bytes += Array("w".utf8)  // SHORT_BINSTRING 'w'
+        p.global("torch._utils", "_rebuild_tensor")
+        p.op(0x28, 0x28); p.string("storage"); p.global("torch", "DoubleStorage")
+        p.op(0x54, 1, 0, 0, 0); p.bytes += Array("7".utf8)  // BINSTRING '7'
+        p.string("cuda:0"); p.int(3); p.op(0x4E, 0x74, 0x51)  // NONE TUPLE BINPERSID
+        p.int(1); p.ints([2]); p.ints([1]); p.op(0x74, 0x52)
+        p.op(0x75, 0x2E)
+        let doubles: [Double] = [1.5, -0.25, 1e-3]
+        let bytes = doubles.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
+        let f = try readZip(p, storages: ["7": bytes])
+        XCTAssertEqual(try f.read().require("w", shape: [2]).array, [-0.25, Float(1e-3)])
+    }
+
     // MARK: - Globals that would run code
 
     func testGlobalsOutsideTheAllowListAreRefusedBeforeAnythingRuns() throws {
         for (module, name) in [("os", "system"), ("posix", "system"), ("builtins", "eval"), ("subprocess", "Popen"),
-                               ("torch", "load"), ("torch._utils", "_rebuild_tensor"), ("collections", "defaultdict")] {
+                               ("torch", "load"), ("torch._utils", "_rebuild_qtensor"), ("__main__", "TransformerNet"),
+                               ("collections", "defaultdict")] {
             var p = PickleBytes()
             p.global(module, name); p.string("touch /tmp/pwned"); p.op(0x85, 0x52, 0x2E)  // TUPLE1 REDUCE STOP
             let f = try readZip(p)
@@ -137,6 +157,27 @@ final class TorchFileHostileTests: XCTestCase {
         noTensors.op(0x7D); noTensors.string("epoch"); noTensors.int(3); noTensors.op(0x73, 0x2E)
         let epoch = try readZip(noTensors, name: "epoch.pth")
         assertThrows({ try epoch.read() }, where: isBadTorchFile("no tensors in the dict (keys: epoch)"))
+    }
+
+    /// A zip directory that claims a 4 GB storage record (in the local and the central header) neither
+    /// makes us reserve 4 GB nor passes: the bytes are not there.
+    func testRecordSizesTheZipClaimsAreNotTrusted() throws {
+        let t = FakeTensor(name: "t", key: "0", count: 4, size: [4], stride: [1])
+        let f = try readZip(.stateDict([t]), storages: ["0": float32Bytes([1, 2, 3, 4])])
+        var bytes = [UInt8](try Data(contentsOf: f.url))
+        let name = Array("archive/data/0".utf8)
+        var patched = 0
+        for i in 0 ..< bytes.count - 50 {
+            let local = bytes[i ..< i + 4] == [0x50, 0x4B, 0x03, 0x04] && Array(bytes[i + 30 ..< i + 30 + name.count]) == name
+            let central = bytes[i ..< i + 4] == [0x50, 0x4B, 0x01, 0x02] && Array(bytes[i + 46 ..< i + 46 + name.count]) == name
+            guard local || central else { continue }
+            let at = i + (local ? 22 : 24)  // uncompressed size
+            bytes.replaceSubrange(at ..< at + 4, with: [0xF0, 0xFF, 0xFF, 0xFF])
+            patched += 1
+        }
+        XCTAssertEqual(patched, 2)
+        try Data(bytes).write(to: f.url)
+        assertThrows({ try f.read() }, where: isBadTorchFile("record archive/data/0"))
     }
 
     /// Every prefix of a real torch.save file is refused (most lose the zip directory), none crashes.
@@ -236,6 +277,10 @@ final class TorchFileHostileTests: XCTestCase {
         for _ in 0..<1000 { lists.op(0x71, 0, 0x30, 0x5D, 0x68, 0, 0x61) }  // BINPUT 0, POP, [], BINGET 0, APPEND
         lists.op(0x2E)
         assertThrows({ try unpickle(lists) }, where: isBadPickle("values nested deeper than 64"))
+
+        var nones = PickleBytes()  // a flood of values, each cheap to write
+        nones.bytes += Array(repeating: 0x4E, count: Unpickler.maxOpcodes + 1)
+        assertThrows({ try unpickle(nones) }, where: isBadPickle("more than 4000000 opcodes"))
 
         var ok = PickleBytes()  // 60 levels are fine
         ok.op(0x29)

@@ -76,6 +76,8 @@ final class TorchFileTests: XCTestCase {
             XCTAssertEqual(Set(read.tensors.keys), floatingKeys, name)
             for (key, want) in expected.tensors { XCTAssertEqual(bits(read[key]), bits(want), "\(name): \(key)") }
         }
+        let only = try WeightsFile.read(contentsOf: PthFixture.url("dtypes.expected.safetensors"), keys: ["base", "nope"])
+        XCTAssertEqual(Array(only.tensors.keys), ["base"])
         // A safetensors file whose header length starts with 0x80 or "PK\3\4" is still safetensors.
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("WeightsFile-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -111,12 +113,29 @@ final class TorchFileTests: XCTestCase {
         XCTAssertEqual(net.infer(expected["x"]).array, y.array)
     }
 
+    /// As PyTorch 0.3 wrote pytorch/examples' pretrained models (candy.pth…): legacy format, tensors
+    /// pickled with `_rebuild_tensor`, running_mean/var without num_batches_tracked.
+    func testTransformerNetFromAPyTorch03StyleLegacyFile() throws {
+        let old = try TorchFile.read(contentsOf: PthFixture.url("transformer-v1-legacy.pth"))
+        XCTAssertEqual(old.format, .legacy)
+        XCTAssertEqual(old.skipped, [])
+        let current = try TorchFile.read(contentsOf: PthFixture.url("transformer.pth"))
+        XCTAssertEqual(Set(old.weights.tensors.keys), Set(current.weights.tensors.keys))
+        for (key, t) in current.weights.tensors { XCTAssertEqual(bits(old.weights[key]), bits(t), key) }
+        let net = try TransformerNet(contentsOf: PthFixture.url("transformer-v1-legacy.pth"))
+        let expected = try SafeTensors.read(contentsOf: PthFixture.url("transformer.expected.safetensors"))
+        assertClose(net.forward(expected["x"]), expected["y"], 1e-4, "y")
+    }
+
     /// torchvision's layout: features.0 … features.28 and classifier.*; only features[0:23] are used.
     func testVGG16FromTorchvisionStylePthIgnoresTheClassifier() throws {
         let url = PthFixture.url("vgg-full.pth")
         let keys = Set(try TorchFile.read(contentsOf: url).weights.tensors.keys)
         XCTAssertTrue(keys.isSuperset(of: ["classifier.0.weight", "classifier.6.bias", "features.28.weight"]))
         XCTAssertEqual(keys.count, 32, "13 convs and 3 linear layers, weight and bias each")
+        let some: Set = ["features.0.weight", "features.21.bias", "classifier.6.weight"]
+        XCTAssertEqual(Set(try TorchFile.read(contentsOf: url, keys: some).weights.tensors.keys), some)
+        XCTAssertEqual(Set(try WeightsFile.read(contentsOf: url, keys: some).tensors.keys), some)
 
         let vgg = try VGG16(contentsOf: url)
         let expected = try SafeTensors.read(contentsOf: PthFixture.url("vgg.expected.safetensors"))
