@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.60.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.0"),
     ],
     targets: [
         // MARK: - System libraries
@@ -49,7 +50,10 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
 
         // MARK: - Libraries
-        .target(name: "NSTModel", dependencies: ["CBLAS", "CImageCodec"],
+        .target(name: "NSTModel", dependencies: [
+                    "CBLAS", "CImageCodec",
+                    .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                ],
                 swiftSettings: optimised,
                 linkerSettings: [.linkedLibrary("openblas")]),
         .target(name: "JobStore", dependencies: [
@@ -78,7 +82,10 @@ let package = Package(
         ]),
 
         // MARK: - Tests
-        .testTarget(name: "NSTModelTests", dependencies: ["NSTModel"],
+        .testTarget(name: "NSTModelTests", dependencies: [
+                        "NSTModel",
+                        .product(name: "ZIPFoundation", package: "ZIPFoundation"),  // hostile .pth archives
+                    ],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "JobStoreTests", dependencies: ["JobStore"]),
         .testTarget(name: "CoordinatorTests", dependencies: [

@@ -53,6 +53,12 @@ extension SafeTensors {
     /// Reads and checks a safetensors file. The file is memory-mapped, so the only copy made is
     /// into the tensors' own storage.
     public static func read(contentsOf url: URL) throws(WeightsError) -> SafeTensors {
+        try read(data: mappedContents(of: url), file: url.path)
+    }
+
+    /// The bytes of a regular file, memory-mapped; `.unreadable` if it is missing, a directory or
+    /// not readable. (Shared by every weights-file reader.)
+    static func mappedContents(of url: URL) throws(WeightsError) -> Data {
         let path = url.path
         guard url.isFileURL else { throw .unreadable(file: url.absoluteString, reason: "not a file URL") }
         var isDirectory: ObjCBool = false
@@ -60,15 +66,13 @@ extension SafeTensors {
             throw .unreadable(file: path, reason: "no such file")
         }
         guard !isDirectory.boolValue else { throw .unreadable(file: path, reason: "is a directory") }
-        let data: Data
         do {
-            data = try Data(contentsOf: url, options: .alwaysMapped)
+            return try Data(contentsOf: url, options: .alwaysMapped)
         } catch let error as CocoaError where error.code == .fileReadNoPermission {
             throw .unreadable(file: path, reason: "permission denied")
         } catch {
             throw .unreadable(file: path, reason: "\(error)")
         }
-        return try read(data: data, file: path)
     }
 
     /// Parses and checks the bytes of a safetensors file; `file` is only used in errors.

@@ -10,12 +10,13 @@ public enum VGGSource: Equatable, Sendable {
     public static let randomSeed: UInt64 = 0
 
     public static let howToObtain = """
-        no VGG16 weights: pass --vgg-weights FILE or set \(environmentKey)=FILE (a safetensors file \
-        with torchvision's names features.0.weight … features.21.bias), e.g. converted from torchvision's \
-        ImageNet VGG16 with: python -c "import torchvision, safetensors.torch as st; \
-        m = torchvision.models.vgg16(weights='IMAGENET1K_V1'); \
-        st.save_file({k: v for k, v in m.state_dict().items() if k.startswith('features.')}, 'vgg16.safetensors')"; \
-        or pass --random-vgg for a seeded random VGG16 (tests and demos only: the pictures will not look stylised)
+        no VGG16 weights: pass --vgg-weights FILE or set \(environmentKey)=FILE, a PyTorch .pth or safetensors \
+        file with torchvision's names features.0.weight … features.21.bias (other keys are ignored). \
+        torchvision's ImageNet VGG16 works as it is: vgg16-397923af.pth, which torchvision downloads to \
+        ~/.cache/torch/hub/checkpoints/ (python -c "import torchvision; torchvision.models.vgg16(weights='IMAGENET1K_V1')") \
+        or from https://download.pytorch.org/models/vgg16-397923af.pth; `orchestrator convert` turns it \
+        into safetensors if you prefer. Or pass --random-vgg for a seeded random VGG16 \
+        (tests and demos only: the pictures will not look stylised)
         """
 
     public enum ResolveError: Error, CustomStringConvertible {

@@ -1,17 +1,21 @@
 import Foundation
 
-// MARK: - Loading and saving the networks' weights (safetensors, PyTorch state_dict names)
+// MARK: - Loading and saving the networks' weights (safetensors or PyTorch .pth in, safetensors out;
+// PyTorch state_dict names)
 
 extension TransformerNet {
     /// Copies every parameter from `file`. Every key must be there with its exact shape; extra keys
-    /// (Adam moments in a checkpoint, say) are ignored.
+    /// are ignored: Adam moments in a checkpoint, or the deprecated `in*.running_mean` /
+    /// `in*.running_var` of old pytorch/examples models (which neural_style.py deletes before loading).
     public func load(_ file: SafeTensors) throws(WeightsError) {
         for p in parameters { try file.load(p.name, into: p.value) }
     }
 
+    /// Reads a safetensors or PyTorch `.pth` file (see `WeightsFile`); only the parameters' own
+    /// tensors are read.
     public convenience init(contentsOf url: URL) throws(WeightsError) {
         self.init()
-        try load(SafeTensors.read(contentsOf: url))
+        try load(WeightsFile.read(contentsOf: url, keys: Set(parameters.map(\.name))))
     }
 
     public var namedTensors: [(name: String, tensor: Tensor)] { parameters.map { ($0.name, $0.value) } }
@@ -28,9 +32,11 @@ extension VGG16 {
         for p in parameters { try file.load(p.name, into: p.value) }
     }
 
+    /// Reads a safetensors or PyTorch `.pth` file, such as torchvision's own `vgg16-397923af.pth`;
+    /// only features[0:23] are read from it.
     public convenience init(contentsOf url: URL) throws(WeightsError) {
         self.init()
-        try load(SafeTensors.read(contentsOf: url))
+        try load(WeightsFile.read(contentsOf: url, keys: Set(parameters.map(\.name))))
     }
 
     public func save(to url: URL) throws(WeightsError) {

@@ -1,5 +1,6 @@
-/// Why a weights file could not be read, checked or written. Every case names the file, so a
-/// message such as `vgg16.safetensors: missing key features.0.weight` can be shown as it is.
+/// Why a weights file (safetensors or PyTorch `.pth`) could not be read, checked or written. Every
+/// case names the file, so a message such as `vgg16.safetensors: missing key features.0.weight` can be
+/// shown as it is.
 public enum WeightsError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The file is missing, unreadable (permissions) or a directory.
     case unreadable(file: String, reason: String)
@@ -17,13 +18,23 @@ public enum WeightsError: Error, CustomStringConvertible, Equatable, Sendable {
     case wrongShape(file: String, key: String, expected: [Int], found: [Int])
     /// Writing failed (bad tensor name, folder missing, disk full…); the target is left untouched.
     case writeFailed(file: String, reason: String)
+    /// A PyTorch file's pickle names a global outside the state-dict allow-list (`posix.system`,
+    /// `builtins.eval`, a model class…). Nothing is ever called: reading stops at the name.
+    case forbiddenGlobal(file: String, global: String)
+    /// A PyTorch file's pickle is malformed: unknown opcode, stack underflow, truncated, nested too deep,
+    /// a value of the wrong type where a state dict needs another.
+    case badPickle(file: String, reason: String)
+    /// A PyTorch file's container is wrong: not a readable zip, a missing or short record, a tensor
+    /// view outside its storage, sizes that overflow, big-endian data.
+    case badTorchFile(file: String, reason: String)
 
     /// The file this error is about.
     public var file: String {
         switch self {
         case .unreadable(let file, _), .badHeader(let file, _), .truncated(let file, _, _),
              .unsupportedDType(let file, _, _), .missingKey(let file, _), .wrongShape(let file, _, _, _),
-             .writeFailed(let file, _):
+             .writeFailed(let file, _), .forbiddenGlobal(let file, _), .badPickle(let file, _),
+             .badTorchFile(let file, _):
             return file
         }
     }
@@ -45,6 +56,14 @@ public enum WeightsError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(file): tensor \(key) has shape \(found), expected \(expected)"
         case .writeFailed(let file, let reason):
             return "\(file): write failed: \(reason)"
+        case .forbiddenGlobal(let file, let global):
+            return "\(file): refused: the pickle refers to \(global), which a state dict never needs "
+                + "(only tensors, storages and OrderedDict are read, nothing is executed; "
+                + "if this is a whole model saved with torch.save(model), save model.state_dict() instead)"
+        case .badPickle(let file, let reason):
+            return "\(file): bad pickle: \(reason)"
+        case .badTorchFile(let file, let reason):
+            return "\(file): bad PyTorch file: \(reason)"
         }
     }
 }

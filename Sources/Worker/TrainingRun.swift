@@ -149,7 +149,7 @@ final class TrainingRun: @unchecked Sendable {
             let style = try RGBImage(contentsOf: setup.styleImage)
             let session = try TrainingSession(options: setup.options, style: style, dataset: folder, vgg: setup.vgg)
             if let resume = setup.resumeFrom {
-                try session.resume(from: SafeTensors.read(contentsOf: resume))
+                try session.resume(from: WeightsFile.read(contentsOf: resume))
                 Log.info("resuming job \(job) from step \(session.state.step) (next step \(session.state.step + 1))")
             }
             let start = session.state

@@ -29,7 +29,7 @@ struct WorkerCommand: AsyncParsableCommand {
     var threads: Int?
     @Flag(help: "Train one job and exit (exit at once when nothing is queued).")
     var once = false
-    @Option(name: .customLong("vgg-weights"), help: "VGG16 features as safetensors with torchvision's names (default: $NST_VGG16_WEIGHTS).")
+    @Option(name: .customLong("vgg-weights"), help: "VGG16 weights with torchvision's names: safetensors, or torchvision's own vgg16-397923af.pth from ~/.cache/torch/hub/checkpoints/ (default: $NST_VGG16_WEIGHTS).")
     var vggWeights: String?
     @Flag(name: .customLong("random-vgg"), help: "Use a seeded random VGG16 instead of real weights (tests and demos only).")
     var randomVGG = false

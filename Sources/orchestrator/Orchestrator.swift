@@ -7,13 +7,15 @@ struct Orchestrator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orchestrator",
         abstract: "Train fast neural style transfer networks (Johnson et al.), one per style, on many machines.",
-        subcommands: [Train.self, Stylize.self, Export.self, Bench.self, MakeDataset.self, MakeStyles.self, Demo.self, Serve.self, Submit.self, Status.self, Cancel.self, Retry.self, Fetch.self, BenchCoordinator.self]
+        subcommands: [Train.self, Stylize.self, Export.self, Convert.self, Bench.self, MakeDataset.self, MakeStyles.self,
+                      Demo.self, Serve.self, Submit.self, Status.self, Cancel.self, Retry.self, Fetch.self,
+                      BenchCoordinator.self]
     )
 }
 
 /// `--vgg-weights FILE` / `--random-vgg`, shared by train and the worker.
 struct VGGOptions: ParsableArguments {
-    @Option(name: .customLong("vgg-weights"), help: "VGG16 features as safetensors with torchvision's names (default: $NST_VGG16_WEIGHTS).")
+    @Option(name: .customLong("vgg-weights"), help: "VGG16 weights with torchvision's names: safetensors, or torchvision's own vgg16-397923af.pth from ~/.cache/torch/hub/checkpoints/ (default: $NST_VGG16_WEIGHTS).")
     var vggWeights: String?
 
     @Flag(name: .customLong("random-vgg"), help: "Use a seeded random VGG16 instead of real weights (tests and demos only).")

@@ -5,7 +5,7 @@ import NSTModel
 struct Stylize: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run a trained TransformerNet on one image.")
 
-    @Option(help: "Trained model (safetensors, PyTorch names).") var model: String
+    @Option(help: "Trained model: safetensors, or a PyTorch .pth state dict (PyTorch names).") var model: String
     @Option(help: "Content image (JPEG or PNG).") var content: String
     @Option(help: "Output image (.png or .jpg).") var output: String
     @Option(name: .customLong("content-scale"), help: "Shrink the content image by this factor first.") var contentScale: Double?

@@ -10,7 +10,7 @@ struct Train: ParsableCommand {
     @Option(help: "Folder of training images, searched recursively.") var dataset: String
     @Option(help: "Where to write the trained model (safetensors).") var out: String
     @OptionGroup var vgg: VGGOptions
-    @Option(help: "Start from these TransformerNet weights instead of a fresh initialisation.") var `init`: String?
+    @Option(help: "Start from these TransformerNet weights (safetensors or PyTorch .pth) instead of a fresh initialisation.") var `init`: String?
     @Option(name: .customLong("image-size")) var imageSize = 256
     @Option(name: .customLong("style-size")) var styleSize = 256
     @Option(name: .customLong("batch-size")) var batchSize = 4
@@ -50,10 +50,10 @@ struct Train: ParsableCommand {
         do {
             let folder = try ImageFolder(root: URL(fileURLWithPath: dataset), maxImages: maxImages)
             let styleImage = try RGBImage(contentsOf: URL(fileURLWithPath: style))
-            let initial = try `init`.map { try SafeTensors.read(contentsOf: URL(fileURLWithPath: $0)) }
+            let initial = try `init`.map { try WeightsFile.read(contentsOf: URL(fileURLWithPath: $0)) }
             session = try TrainingSession(options: options, style: styleImage, dataset: folder,
                                           vgg: source.load(), initial: initial)
-            if let resume { try session.resume(from: SafeTensors.read(contentsOf: URL(fileURLWithPath: resume))) }
+            if let resume { try session.resume(from: WeightsFile.read(contentsOf: URL(fileURLWithPath: resume))) }
         } catch let e as CLIError { throw e } catch { throw CLIError(error) }
 
         let log = try lossLog.map { try LossLog(path: $0, append: resume != nil) }
