@@ -111,16 +111,32 @@ public enum ConvSmallOut {
                             let xrow = x + ((n * cin + c) * xd.h + i + u) * xd.w
                             for o in 0..<cout {
                                 let g = dy + ((n * cout + o) * yd.h + i) * wo
-                                for v in 0..<k {
-                                    var part = SIMD8<Float>()
+                                let dst = acc.baseAddress! + (o * k + u) * k
+                                let vectorEnd = wo & ~7
+                                // Three taps at a time share each load of dy.
+                                var v = 0
+                                while v + 3 <= k {
+                                    var p0 = V8(), p1 = V8(), p2 = V8()
                                     var j = 0
-                                    while j + 8 <= wo {
-                                        part += load(g + j) * load(xrow + j + v)
+                                    while j < vectorEnd {
+                                        let gv = load(g + j), xr = xrow + j + v
+                                        p0 = p0.addingProduct(gv, load(xr))
+                                        p1 = p1.addingProduct(gv, load(xr + 1))
+                                        p2 = p2.addingProduct(gv, load(xr + 2))
                                         j += 8
                                     }
-                                    var s = Double(part.sum())
-                                    while j < wo { s += Double(g[j] * xrow[j + v]); j += 1 }
-                                    acc[(o * k + u) * k + v] += s
+                                    dst[v] += Double(p0.sum()); dst[v + 1] += Double(p1.sum()); dst[v + 2] += Double(p2.sum())
+                                    v += 3
+                                }
+                                while v < k {
+                                    var p0 = V8()
+                                    var j = 0
+                                    while j < vectorEnd { p0 = p0.addingProduct(load(g + j), load(xrow + j + v)); j += 8 }
+                                    dst[v] += Double(p0.sum())
+                                    v += 1
+                                }
+                                for j in vectorEnd..<wo {
+                                    for v in 0..<k { dst[v] += Double(g[j] * xrow[j + v]) }
                                 }
                             }
                         }

@@ -9,8 +9,11 @@ public func gramForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Flo
     let c = xd.c, hw = xd.plane
     let scale = 1 / Float(c * hw)
     for n in 0..<xd.n {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(c), Int32(c), Int32(hw),
-                    scale, x + n * c * hw, Int32(hw), x + n * c * hw, Int32(hw), 0, y + n * c * c, Int32(c))
+        // G is symmetric: ssyrk computes the upper triangle (half the work of sgemm), then mirror it.
+        let g = y + n * c * c
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(c), Int32(hw),
+                    scale, x + n * c * hw, Int32(hw), 0, g, Int32(c))
+        for i in 0..<c { for j in 0..<i { g[i * c + j] = g[j * c + i] } }
     }
 }
 
