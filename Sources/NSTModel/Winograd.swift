@@ -38,7 +38,7 @@ public enum Winograd {
     /// V and M stay in the last-level cache.
     /// (Measured on conv shapes of this network: 128 to 384 tiles are within 10%, longer bands
     /// slow down both the forward and the weight gradient.)
-    static let targetTilesPerBand = 256
+    nonisolated(unsafe) static var targetTilesPerBand = Int(ProcessInfo.processInfo.environment["WGT"] ?? "256")!
 
     /// The tiling of one layer.
     struct Plan {
@@ -68,8 +68,12 @@ public enum Winograd {
         var totalRows: Int { n * tilesY }
         /// Deinterleaved rows per band: 4 per tile row plus the 2-row overlap.
         var phaseFloats: Int { (4 * rowsPerBand + 2) * 4 * phase }
-        var vFloats: Int { 36 * cin * tilesPerBand }
-        var mFloats: Int { 36 * cout * tilesPerBand }
+        /// Floats between two positions ξ of V and of M (and Ŷ). One cache line more than the
+        /// matrix: a power-of-two distance would put all 36 of a tile's values in the same cache set.
+        var vStride: Int { cin * tilesPerBand + 16 }
+        var mStride: Int { cout * tilesPerBand + 16 }
+        var vFloats: Int { 36 * vStride }
+        var mFloats: Int { 36 * mStride }
         var rowFloats: Int { 4 * 4 * tilesXp + 8 }
         var uFloats: Int { 36 * cout * cin }
         /// Per-thread floats of the forward: phases, V, M, output rows.
@@ -127,8 +131,8 @@ public enum Winograd {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
                                 Int32(plan.cout), tiles, Int32(plan.cin),
                                 1, u + xi * plan.cout * plan.cin, Int32(plan.cin),
-                                v + xi * plan.cin * plan.tilesPerBand, ld,
-                                0, m + xi * plan.cout * plan.tilesPerBand, ld)
+                                v + xi * plan.vStride, ld,
+                                0, m + xi * plan.mStride, ld)
                 }
                 transformOutput(y, m, b, plan, r, rows)
                 band += plan.threads
@@ -158,8 +162,8 @@ public enum Winograd {
                 for xi in 0..<36 {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
                                 Int32(plan.cout), Int32(plan.cin), tiles,
-                                1, yhat + xi * plan.cout * plan.tilesPerBand, ld,
-                                v + xi * plan.cin * plan.tilesPerBand, ld,
+                                1, yhat + xi * plan.mStride, ld,
+                                v + xi * plan.vStride, ld,
                                 1, du + xi * plan.cout * plan.cin, Int32(plan.cin))
                 }
                 band += plan.threads
@@ -242,7 +246,7 @@ public enum Winograd {
     /// V[ξ][c][t] for the tiles of global tile rows `r` (t = (row − r.lowerBound)·tilesXp + tx).
     private static func transformInput(_ v: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ plan: Plan,
                                        _ r: Range<Int>, _ ph: UnsafeMutablePointer<Float>) {
-        let tp = plan.tilesPerBand, stride = plan.cin * tp, P = plan.phase
+        let tp = plan.tilesPerBand, stride = plan.vStride, P = plan.phase
         // 36 vectors are over the stack allocation's limit: one heap block per call, not per tile.
         withUnsafeTemporaryAllocation(of: V8.self, capacity: 36) { t in
         let t = t.baseAddress!
@@ -308,7 +312,7 @@ public enum Winograd {
 
     private static func transformOutput(_ y: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                                         _ plan: Plan, _ r: Range<Int>, _ rowBuf: UnsafeMutablePointer<Float>) {
-        let tp = plan.tilesPerBand, stride = plan.cout * tp, rowLen = 4 * plan.tilesXp
+        let tp = plan.tilesPerBand, stride = plan.mStride, rowLen = 4 * plan.tilesXp
         for o in 0..<plan.cout {
             let bo = bias?[o] ?? 0
             for g in r {
@@ -363,7 +367,7 @@ public enum Winograd {
     /// Ŷ[ξ][o][t] for the tiles of global tile rows `r`; dy is 0 past the output's edge.
     private static func transformOutputGradient(_ yhat: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>,
                                                 _ plan: Plan, _ r: Range<Int>, _ ph: UnsafeMutablePointer<Float>) {
-        let tp = plan.tilesPerBand, stride = plan.cout * tp, P = plan.phase
+        let tp = plan.tilesPerBand, stride = plan.mStride, P = plan.phase
         for o in 0..<plan.cout {
             for g in r {
                 let n = g / plan.tilesY, ty = g % plan.tilesY
