@@ -11,8 +11,10 @@ final class ConvSmallOutTests: XCTestCase {
             for i in 0..<t.count { t.data[i] = Float(2 * rng.unit() - 1) }
             return t
         }
-        // (n, cin, cout, k, h, w): widths below, at and above the 8-wide vectors, odd sizes, the real layer.
-        for (n, cin, cout, k, h, w) in [(2, 5, 3, 9, 13, 20), (1, 3, 1, 3, 5, 5), (2, 4, 4, 3, 9, 17), (1, 32, 3, 9, 24, 24), (3, 2, 2, 1, 4, 11)] {
+        // (n, cin, cout, k, h, w): widths below, at and above the 8-wide vectors and the 16-column
+        // blocks (with a remainder), one to four channels (a second group of three), the real layer.
+        for (n, cin, cout, k, h, w) in [(2, 5, 3, 9, 13, 20), (1, 3, 1, 3, 5, 5), (2, 4, 4, 3, 9, 17), (1, 32, 3, 9, 24, 24),
+                                        (3, 2, 2, 1, 4, 11), (2, 6, 4, 3, 7, 40), (1, 7, 1, 5, 9, 41), (2, 3, 2, 9, 12, 58)] {
             let spec = ConvSpec(cin: cin, cout: cout, k: k, stride: 1, pad: 0)
             XCTAssertTrue(ConvSmallOut.applies(spec))
             let xd = Dims4(n, cin, h, w), yd = spec.output(xd)
