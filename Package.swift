@@ -49,6 +49,9 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-O2"])],
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
 
+        // Checks the CPU for what NSTModel is compiled for; itself built for the generic target.
+        .target(name: "CCPU"),
+
         // MARK: - Libraries
         .target(name: "NSTModel", dependencies: [
                     "CBLAS", "CImageCodec",
@@ -73,11 +76,11 @@ let package = Package(
 
         // MARK: - Executables
         .executableTarget(name: "Worker", dependencies: [
-            "NSTModel", "Coordinator",
+            "NSTModel", "Coordinator", "CCPU",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "orchestrator", dependencies: [
-            "NSTModel", "JobStore", "Coordinator",
+            "NSTModel", "JobStore", "Coordinator", "CCPU",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

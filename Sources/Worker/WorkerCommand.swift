@@ -1,4 +1,5 @@
 import ArgumentParser
+import CCPU
 import Coordinator
 import Foundation
 import JobStore
@@ -44,6 +45,7 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        nst_require_supported_cpu()
         Threads.reexecWithShortBLASSpin()
         let env = ProcessInfo.processInfo.environment
         let worker = name ?? Self.defaultName()

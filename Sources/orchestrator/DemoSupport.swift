@@ -63,7 +63,7 @@ final class ChildProcesses: @unchecked Sendable {
             throw CLIError("\(exe.path) not found: build it with `swift build -c release`")
         }
         let log = logs.appendingPathComponent("\(name).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)  // FileHandle below reports failure
         let handle = try FileHandle(forWritingTo: log)
         let p = Process()
         p.executableURL = exe

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CCPU
 import Foundation
 import NSTModel
 
@@ -11,6 +12,12 @@ struct Orchestrator: AsyncParsableCommand {
                       Demo.self, Serve.self, Submit.self, Status.self, Cancel.self, Retry.self, Fetch.self,
                       BenchCoordinator.self]
     )
+
+    /// Every subcommand may run NSTModel code, compiled for AVX2 + FMA: check the CPU first.
+    static func main() async {
+        nst_require_supported_cpu()
+        await main(nil)
+    }
 }
 
 /// `--vgg-weights FILE` / `--random-vgg`, shared by train and the worker.
