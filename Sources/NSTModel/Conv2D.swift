@@ -40,7 +40,7 @@ func bandRows(_ spec: ConvSpec, _ y: Dims4) -> Int {
 public func conv2dForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ xd: Dims4,
                           _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ spec: ConvSpec,
                           _ ws: Scratch, kernels: WinogradKernelCache? = nil) {
-    if ConvSmallOut.applies(spec) { return ConvSmallOut.forward(y, x, xd, w, b, spec) }
+    if ConvSmallOut.applies(spec) { return ConvSmallOut.forward(y, x, xd, w, b, spec, ws) }
     if Winograd.enabled && Winograd.applies(spec) {
         return Winograd.forward(y, x, xd, w, b, spec, ws, kernels: kernels)
     }

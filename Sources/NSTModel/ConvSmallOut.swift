@@ -27,13 +27,14 @@ public enum ConvSmallOut {
     // MARK: - Forward
 
     public static func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ xd: Dims4,
-                               _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ spec: ConvSpec) {
+                               _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ spec: ConvSpec,
+                               _ ws: Scratch) {
         let yd = spec.output(xd), k = spec.k, cin = spec.cin, cout = spec.cout, wo = yd.w, kk = k * k
         // Output channels go three at a time; packed[((g·Cin + c)·K² + t)·3 + q] = w[3g + q, c, t]
         // (0 past Cout), so a tap's three weights are adjacent.
         let groups = (cout + 2) / 3
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: groups * cin * kk * 3) { buf in
-            let packed = buf.baseAddress!
+        do {
+            let packed = ws.pointer(groups * cin * kk * 3)
             for g in 0..<groups {
                 for c in 0..<cin {
                     for t in 0..<kk {

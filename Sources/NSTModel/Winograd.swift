@@ -66,7 +66,8 @@ public enum Winograd {
         var tilesPerBand: Int { rowsPerBand * tilesXp }
         var totalRows: Int { n * tilesY }
         /// Deinterleaved rows per band: 4 per tile row plus the 2-row overlap.
-        var phaseFloats: Int { (4 * rowsPerBand + 2) * 4 * phase }
+        /// Deinterleaved input rows of a band, then 36 vectors of scratch for `inputTile`.
+        var phaseFloats: Int { (4 * rowsPerBand + 2) * 4 * phase + 36 * 8 }
         /// Floats between two positions ξ of V and of M (and Ŷ). One cache line more than the
         /// matrix: a power-of-two distance would put all 36 of a tile's values in the same cache set.
         var vStride: Int { cin * tilesPerBand + 16 }
@@ -246,9 +247,7 @@ public enum Winograd {
     private static func transformInput(_ v: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ plan: Plan,
                                        _ r: Range<Int>, _ ph: UnsafeMutablePointer<Float>) {
         let tp = plan.tilesPerBand, stride = plan.vStride, P = plan.phase
-        // 36 vectors are over the stack allocation's limit: one heap block per call, not per tile.
-        withUnsafeTemporaryAllocation(of: V8.self, capacity: 36) { t in
-        let t = t.baseAddress!
+        let t = ph + plan.phaseFloats - 36 * 8
         for c in 0..<plan.cin {
             var g = r.lowerBound
             while g < r.upperBound {
@@ -270,24 +269,25 @@ public enum Winograd {
                 g = end
             }
         }
-        }
     }
 
     /// Eight tiles: rows[(i·4 + q)·P + tx] holds input row i, column 4·tx + q of the tile row.
     @inline(__always)
     private static func inputTile(_ rows: UnsafePointer<Float>, _ P: Int, _ out: UnsafeMutablePointer<Float>, _ stride: Int,
-                                  _ t: UnsafeMutablePointer<V8>) {
+                                  _ t: UnsafeMutablePointer<Float>) {
         do {
             // Along each row: the six columns 4tx + 0…5 are phases 0…3 at tx and 0…1 at tx + 1.
+            // t holds the 36 intermediate vectors (8 floats each), row-major.
             for i in 0..<6 {
-                let row = rows + i * 4 * P
+                let row = rows + i * 4 * P, ti = t + i * 48
                 let z = bt(load(row), load(row + P), load(row + 2 * P), load(row + 3 * P), load(row + 1), load(row + P + 1))
-                t[i * 6 + 0] = z.0; t[i * 6 + 1] = z.1; t[i * 6 + 2] = z.2
-                t[i * 6 + 3] = z.3; t[i * 6 + 4] = z.4; t[i * 6 + 5] = z.5
+                store(z.0, ti); store(z.1, ti + 8); store(z.2, ti + 16)
+                store(z.3, ti + 24); store(z.4, ti + 32); store(z.5, ti + 40)
             }
             // Down each column.
             for l in 0..<6 {
-                let z = bt(t[l], t[6 + l], t[12 + l], t[18 + l], t[24 + l], t[30 + l])
+                let tl = UnsafePointer(t + l * 8)
+                let z = bt(load(tl), load(tl + 48), load(tl + 96), load(tl + 144), load(tl + 192), load(tl + 240))
                 store(z.0, out + (0 * 6 + l) * stride); store(z.1, out + (1 * 6 + l) * stride)
                 store(z.2, out + (2 * 6 + l) * stride); store(z.3, out + (3 * 6 + l) * stride)
                 store(z.4, out + (4 * 6 + l) * stride); store(z.5, out + (5 * 6 + l) * stride)
