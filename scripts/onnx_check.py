@@ -17,6 +17,8 @@ same pixels, converted as torch_reference.py's `stylize` does: RGB floats in [0,
           safetensors weights), raw output
   clipped onnxruntime on model.onnx      vs  the PyTorch output clamped to [0, 255]
   batch   as raw, on a batch of two (the image and its mirror image): dynamic N
+  ours    onnxruntime on model.raw.onnx  vs  the raw output `orchestrator stylize --raw-output` wrote
+          (its input tensor is checked to be PyTorch's, pixel for pixel)
   stylize onnxruntime on model.onnx, truncated to bytes as save_rgb does  vs  the PNG written by
           `orchestrator stylize`
 
@@ -111,7 +113,9 @@ def main():
         content = work / f"content_{w}x{h}.png"
         Image.open(a.content).convert("RGB").resize((w, h), Image.BILINEAR).save(content)
         stylized = work / f"stylized_{w}x{h}.png"
-        run([a.orchestrator, "stylize", "--model", a.model, "--content", content, "--output", stylized])
+        ours_raw_path = work / f"stylized_{w}x{h}.raw.safetensors"
+        run([a.orchestrator, "stylize", "--model", a.model, "--content", content, "--output", stylized,
+             "--raw-output", ours_raw_path])
 
         x = ref.load_rgb(content).unsqueeze(0)  # [1, 3, h, w], [0, 255]
         with torch.no_grad():
@@ -125,6 +129,12 @@ def main():
             failures.append(f"{size} raw")
         if compare("clipped: onnxruntime vs PyTorch clamped", ort_clipped, np.clip(torch_raw, 0, 255)) > RANGE_TOLERANCE:
             failures.append(f"{size} clipped")
+        ours_file = load_file(str(ours_raw_path))
+        if not np.array_equal(ours_file["input"].numpy(), x.numpy()):
+            print("  orchestrator stylize read other input pixels than PyTorch")
+            failures.append(f"{size} input")
+        if compare("raw: onnxruntime vs orchestrator stylize (--raw-output)", ort_raw, ours_file["output"].numpy()) > RANGE_TOLERANCE:
+            failures.append(f"{size} ours raw")
         pair = torch.cat([x, x.flip(3)])  # dynamic N: a batch of two, the second image mirrored
         with torch.no_grad():
             torch_pair = net(pair).numpy()

@@ -9,6 +9,9 @@ struct Stylize: ParsableCommand {
     @Option(help: "Content image (JPEG or PNG).") var content: String
     @Option(help: "Output image (.png or .jpg).") var output: String
     @Option(name: .customLong("content-scale"), help: "Shrink the content image by this factor first.") var contentScale: Double?
+    @Option(name: .customLong("raw-output"),
+            help: "Also write the network's input and raw output (before clamping) as safetensors tensors `input` and `output`, [1, 3, H, W].")
+    var rawOutput: String?
     @Option var threads: Int?
 
     func validate() throws {
@@ -24,8 +27,14 @@ struct Stylize: ParsableCommand {
             if let s = contentScale, s > 1 {
                 image = image.resized(width: max(8, Int(Double(image.width) / s)), height: max(8, Int(Double(image.height) / s)))
             }
-            let out = net.stylize(image)
+            let x = Tensor(shape: [1, 3, image.height, image.width])
+            image.writeCHW(to: x.data)
+            let y = net.infer(x)
+            let out = RGBImage(chw: y.data, width: y[dim: 3], height: y[dim: 2])
             try out.write(to: URL(fileURLWithPath: output))
+            if let rawOutput {
+                try SafeTensors.write([("input", x), ("output", y)], to: URL(fileURLWithPath: rawOutput))
+            }
             printErr("wrote \(output) (\(out.width)×\(out.height))")
         } catch { throw CLIError(error) }
     }

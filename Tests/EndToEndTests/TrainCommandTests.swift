@@ -67,10 +67,21 @@ final class TrainCommandTests: XCTestCase {
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: path("ckpt/step-000002.safetensors")))
         XCTAssertTrue(FileManager.default.fileExists(atPath: path("ckpt/step-000004.safetensors")))
-        let s = try orchestrator(["stylize", "--model", path("model.safetensors"), "--content", path("style.png"), "--output", path("out.png")])
+        let s = try orchestrator(["stylize", "--model", path("model.safetensors"), "--content", path("style.png"), "--output", path("out.png"),
+                                  "--raw-output", path("raw.safetensors")])
         XCTAssertEqual(s.code, 0, s.err)
         let out = try RGBImage(contentsOf: dir.appendingPathComponent("out.png"))
         XCTAssertEqual([out.width, out.height], [40, 32], "30 rows: 15, 8 after the stride-2 convs, 32 after upsampling, as in PyTorch")
+        // The raw tensors: the input is the image's pixels; the output, clamped and truncated, is the PNG.
+        let raw = try SafeTensors.read(contentsOf: dir.appendingPathComponent("raw.safetensors"))
+        let style = try RGBImage(contentsOf: dir.appendingPathComponent("style.png"))
+        let x = try XCTUnwrap(raw.tensors["input"]), y = try XCTUnwrap(raw.tensors["output"])
+        XCTAssertEqual(x.shape, [1, 3, style.height, style.width])
+        XCTAssertEqual(y.shape, [1, 3, 32, 40])
+        let expectedInput = Tensor(shape: x.shape)
+        style.writeCHW(to: expectedInput.data)
+        XCTAssertEqual(x.array, expectedInput.array)
+        XCTAssertEqual(RGBImage(chw: y.data, width: 40, height: 32), out)
     }
 
     func testMissingVGGWeightsSayHowToGetThem() throws {
