@@ -53,7 +53,7 @@ Size budget (all fixtures < 5 MB): grad.<key> and final.<key> skip the big resid
 (`resN.convM.conv2d.weight`, 147456 floats each) except those in GRAD_RES_WEIGHTS; every bias and
 instance-norm parameter of every block is stored. vgg16 runs at 16x16 (VGG16_SIZE) instead of 32x32.
 """
-import argparse, hashlib, importlib.util, math, os, re, sys
+import argparse, hashlib, math, re, sys
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +61,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from reference_loader import load_reference  # noqa: E402 (scripts/ is on sys.path)
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = REPO / "Tests" / "NSTModelTests" / "Fixtures" / "golden"
@@ -69,16 +70,6 @@ CONTENT_WEIGHT, STYLE_WEIGHT = 1e5, 1e10
 VGG16_SIZE = 16
 GRAD_RES_WEIGHTS = {"res1.conv1.conv2d.weight"}  # residual conv weight gradients kept despite their size
 BIG_RES_WEIGHT = re.compile(r"^res[1-5]\.conv[12]\.conv2d\.weight$")
-
-
-def load_reference():
-    path = Path(os.environ.get("TORCH_REFERENCE") or REPO.parent / "shared" / "reference" / "torch_reference.py")
-    if not path.is_file():
-        sys.exit(f"torch reference not found at {path} (set TORCH_REFERENCE=/path/to/torch_reference.py)")
-    spec = importlib.util.spec_from_file_location("torch_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 ref = load_reference()

@@ -30,7 +30,7 @@ bytes differ by at most 1 (float rounding either side of an integer) in at most 
 The model code is imported from <repo>/../shared/reference/torch_reference.py (override with
 TORCH_REFERENCE=/path/to/torch_reference.py), as scripts/golden.py does.
 """
-import argparse, importlib.util, os, subprocess, sys
+import argparse, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -39,19 +39,10 @@ import onnxruntime as ort
 import torch
 from PIL import Image
 from safetensors.torch import load_file
+from reference_loader import load_reference  # noqa: E402 (scripts/ is on sys.path)
 
 REPO = Path(__file__).resolve().parent.parent
 RANGE_TOLERANCE = 1e-3 * 255
-
-
-def load_reference():
-    path = Path(os.environ.get("TORCH_REFERENCE") or REPO.parent / "shared" / "reference" / "torch_reference.py")
-    if not path.is_file():
-        sys.exit(f"torch reference not found at {path} (set TORCH_REFERENCE=/path/to/torch_reference.py)")
-    spec = importlib.util.spec_from_file_location("torch_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run(cmd):

@@ -49,28 +49,19 @@ Fixtures (all < 1 MB together):
     evil-legacy.pth        os.system again, in the legacy format
     whole-module.pth       torch.save(model) of an nn.Conv2d instead of its state dict
 """
-import argparse, collections, importlib.util, math, os, re, sys, warnings
+import argparse, collections, math, os, re, sys, warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 from safetensors.torch import load_file, save_file
+from reference_loader import load_reference  # noqa: E402 (scripts/ is on sys.path)
 
 REPO = Path(__file__).resolve().parent.parent
 OUT_DIR = REPO / "Tests" / "NSTModelTests" / "Fixtures" / "pth"
 SIZE_LIMIT = 1_000_000
 SAMPLES = 32
-
-
-def load_reference():
-    path = Path(os.environ.get("TORCH_REFERENCE") or REPO.parent / "shared" / "reference" / "torch_reference.py")
-    if not path.is_file():
-        sys.exit(f"torch reference not found at {path} (set TORCH_REFERENCE=/path/to/torch_reference.py)")
-    spec = importlib.util.spec_from_file_location("torch_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 ref = load_reference()

@@ -90,13 +90,7 @@ public enum Winograd {
     public static func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ xd: Dims4,
                                _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ spec: ConvSpec,
                                _ ws: Scratch, kernels: WinogradKernelCache? = nil) {
-        let plan = Plan(xd, spec, threads: Threads.count)
-        let buf = ws.pointer(plan.uFloats + plan.threads * plan.forwardThreadFloats)
-        let u = kernels?.transformed(w, spec, flipped: false) ?? {
-            transformWeights(buf, w, cout: spec.cout, cin: spec.cin, flipped: false)
-            return UnsafePointer(buf)
-        }()
-        run(plan, u, buf + plan.uFloats, x, y, b)
+        convolve(y, x, xd, spec, weights: w, of: spec, flipped: false, bias: b, ws, kernels)
     }
 
     /// dx = conv(dy, W̃, pad 2 − pad), W̃[c, o] = W[o, c] rotated by 180°: the input gradient of a
@@ -104,15 +98,22 @@ public enum Winograd {
     public static func inputGradient(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ xd: Dims4,
                                      _ w: UnsafePointer<Float>, _ spec: ConvSpec, _ ws: Scratch,
                                      kernels: WinogradKernelCache? = nil) {
-        let yd = spec.output(xd)
         let tspec = ConvSpec(cin: spec.cout, cout: spec.cin, k: 3, stride: 1, pad: 2 - spec.pad)
-        let plan = Plan(yd, tspec, threads: Threads.count)
+        convolve(dx, dy, spec.output(xd), tspec, weights: w, of: spec, flipped: true, bias: nil, ws, kernels)
+    }
+
+    /// The convolution `spec` of x (dims xd), its kernels transformed from the weights w of the
+    /// layer `layer` (flipped for the input gradient), from the cache when there is one.
+    private static func convolve(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ xd: Dims4, _ spec: ConvSpec,
+                                 weights w: UnsafePointer<Float>, of layer: ConvSpec, flipped: Bool,
+                                 bias b: UnsafePointer<Float>?, _ ws: Scratch, _ kernels: WinogradKernelCache?) {
+        let plan = Plan(xd, spec, threads: Threads.count)
         let buf = ws.pointer(plan.uFloats + plan.threads * plan.forwardThreadFloats)
-        let u = kernels?.transformed(w, spec, flipped: true) ?? {
-            transformWeights(buf, w, cout: spec.cout, cin: spec.cin, flipped: true)
+        let u = kernels?.transformed(w, layer, flipped: flipped) ?? {
+            transformWeights(buf, w, cout: layer.cout, cin: layer.cin, flipped: flipped)
             return UnsafePointer(buf)
         }()
-        run(plan, u, buf + plan.uFloats, dy, dx, nil)
+        run(plan, u, buf + plan.uFloats, x, y, b)
     }
 
     /// `threadBuffers` holds each thread's buffers, one after the other.
