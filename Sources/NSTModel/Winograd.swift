@@ -57,10 +57,11 @@ public enum Winograd {
             phase = tilesXp + 8
             let total = n * tilesY
             var rows = max(1, targetTiles / tilesXp)
-            rows = min(rows, (total + threads - 1) / threads)
+            rows = max(1, min(rows, (total + threads - 1) / threads))
             rowsPerBand = rows
             bands = (total + rows - 1) / rows
-            self.threads = min(threads, bands)
+            // At least one thread, which also zeroes the weight gradient's sums when there is no tile.
+            self.threads = max(1, min(threads, bands))
         }
 
         var tilesPerBand: Int { rowsPerBand * tilesXp }

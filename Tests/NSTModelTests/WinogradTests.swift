@@ -22,7 +22,7 @@ final class WinogradTests: XCTestCase {
         // (tilesX > 8), many tile rows (several bands per thread), the VGG and residual shapes.
         let cases = [(2, 16, 16, 10, 10, 1), (1, 16, 24, 7, 13, 0), (3, 20, 16, 9, 5, 2),
                      (2, 16, 16, 34, 70, 1), (1, 17, 33, 6, 6, 0), (5, 16, 16, 3, 3, 1),
-                     (1, 32, 16, 66, 66, 0), (4, 64, 64, 8, 8, 1)]
+                     (1, 32, 16, 66, 66, 0), (4, 64, 64, 8, 8, 1), (2, 16, 16, 1, 2, 1)]
         for threads in [1, 2] {
             Threads.configure(threads)
             for (n, cin, cout, h, w, pad) in cases {
