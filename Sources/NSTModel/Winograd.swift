@@ -25,18 +25,18 @@ import Foundation
 public enum Winograd {
     typealias V8 = SIMD8<Float>
 
-    /// Layers that take this path: 3×3, stride 1, zero padding ≤ 2, and enough channels on both
-    /// sides for the 36 GEMMs to be worth it (VGG16's first layer has Cin = 3 and stays on im2col).
     /// Off: every layer takes im2col (for comparisons and `bench --no-winograd`).
     nonisolated(unsafe) public static var enabled = true
 
+    /// Layers that take this path: 3×3, stride 1, zero padding ≤ 2, and enough channels on both
+    /// sides for the 36 GEMMs to be worth it (VGG16's first layer has Cin = 3 and stays on im2col).
     public static func applies(_ spec: ConvSpec) -> Bool {
         spec.k == 3 && spec.stride == 1 && spec.pad <= 2 && spec.cin >= 16 && spec.cout >= 16
     }
 
     /// Tiles per band a thread works on: large enough for an efficient sgemm, small enough that
-    /// V and M stay in the last-level cache.
-    /// (Measured on a whole training step: 128 and 256 tiles within 1%, 512 tiles 7% slower.)
+    /// V and M stay in the last-level cache (measured on a whole training step: 128 and 256 tiles
+    /// within 1% of each other, 512 tiles 7% slower).
     static let targetTilesPerBand = 256
 
     /// The tiling of one layer.
@@ -49,15 +49,15 @@ public enum Winograd {
         let phase: Int
         let rowsPerBand, bands, threads: Int
 
-        init(_ xd: Dims4, _ spec: ConvSpec, threads: Int, targetTiles: Int = Winograd.targetTilesPerBand) {
+        init(_ xd: Dims4, _ spec: ConvSpec, threads: Int) {
             n = xd.n; cin = spec.cin; cout = spec.cout; h = xd.h; w = xd.w; pad = spec.pad
             ho = h + 2 * pad - 2; wo = w + 2 * pad - 2
             tilesY = (ho + 3) / 4; tilesX = (wo + 3) / 4
             tilesXp = (tilesX + 7) / 8 * 8
             phase = tilesXp + 8
             let total = n * tilesY
-            var rows = max(1, targetTiles / tilesXp)
-            rows = max(1, min(rows, (total + threads - 1) / threads))
+            // Whole tile rows, about targetTilesPerBand tiles, and at least one band per thread.
+            let rows = max(1, min(Winograd.targetTilesPerBand / tilesXp, (total + threads - 1) / threads))
             rowsPerBand = rows
             bands = (total + rows - 1) / rows
             // At least one thread, which also zeroes the weight gradient's sums when there is no tile.
@@ -66,8 +66,8 @@ public enum Winograd {
 
         var tilesPerBand: Int { rowsPerBand * tilesXp }
         var totalRows: Int { n * tilesY }
-        /// Deinterleaved rows per band: 4 per tile row plus the 2-row overlap.
-        /// Deinterleaved input rows of a band, then 36 vectors of scratch for `inputTile`.
+        /// The deinterleaved input rows of a band (4 per tile row plus the 2-row overlap), then 36
+        /// vectors of scratch for `inputTile`.
         var phaseFloats: Int { (4 * rowsPerBand + 2) * 4 * phase + 36 * 8 }
         /// Floats between two positions ξ of V and of M (and Ŷ). One cache line more than the
         /// matrix: a power-of-two distance would put all 36 of a tile's values in the same cache set.
