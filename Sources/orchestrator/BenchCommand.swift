@@ -50,7 +50,9 @@ struct Bench: ParsableCommand {
                 "threads": threads, "size": imageSize, "batch": batchSize, "peak_rss_gib": peak,
                 "gflop_per_step": flops / 1e9, "gflops": flops / median / 1e9,
                 "layers": Dictionary(uniqueKeysWithValues: table.map { ($0.0, $0.1) }),
-                "impl": "swift-nstmodel",
+                "impl": "swift-nstmodel", "winograd": Winograd.enabled,
+                // Set by the re-execution at start-up (Threads.reexecWithShortBLASSpin) unless the user set it.
+                "blas_thread_timeout": ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] ?? NSNull(),
             ]
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))

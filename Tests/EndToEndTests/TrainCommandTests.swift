@@ -19,12 +19,13 @@ final class TrainCommandTests: XCTestCase {
     override func tearDownWithError() throws { if let dir { try? FileManager.default.removeItem(at: dir) } }
 
     /// Runs the orchestrator with `args`; returns exit code, stdout and stderr.
-    func orchestrator(_ args: [String], env: [String: String] = [:]) throws -> (code: Int32, out: String, err: String) {
+    func orchestrator(_ args: [String], env: [String: String] = [:], unset: [String] = []) throws -> (code: Int32, out: String, err: String) {
         let p = Process()
         p.executableURL = Self.binary
         p.arguments = args
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: VGGSource.environmentKey)
+        for key in unset { environment.removeValue(forKey: key) }
         environment.merge(env) { $1 }
         p.environment = environment
         let out = Pipe(), err = Pipe()
@@ -82,6 +83,26 @@ final class TrainCommandTests: XCTestCase {
         style.writeCHW(to: expectedInput.data)
         XCTAssertEqual(x.array, expectedInput.array)
         XCTAssertEqual(RGBImage(chw: y.data, width: 40, height: 32), out)
+    }
+
+    /// `bench --json`: PyTorch's keys, and the process re-executed itself with OpenBLAS's idle
+    /// threads told not to spin, unless the user chose a value.
+    func testBenchJSONAndTheBLASThreadTimeout() throws {
+        let args = ["bench", "--json", "--steps", "1", "--image-size", "32", "--batch-size", "1", "--infer", "32"]
+        func run(_ extra: [String] = [], env: [String: String] = [:]) throws -> [String: Any] {
+            let r = try orchestrator(args + extra, env: env, unset: env.isEmpty ? ["OPENBLAS_THREAD_TIMEOUT"] : [])
+            XCTAssertEqual(r.code, 0, r.err)
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], r.out)
+        }
+        let plain = try run()
+        for key in ["train_step_s_median", "train_step_s_min", "images_per_s", "infer_s", "infer_px", "threads", "size", "batch", "peak_rss_gib"] {
+            XCTAssertNotNil(plain[key], "torch_reference.py bench's key \(key)")
+        }
+        XCTAssertEqual(plain["blas_thread_timeout"] as? String, "4")
+        XCTAssertEqual(plain["winograd"] as? Bool, true)
+        let chosen = try run(["--no-winograd"], env: ["OPENBLAS_THREAD_TIMEOUT": "9"])
+        XCTAssertEqual(chosen["blas_thread_timeout"] as? String, "9", "the user's value is kept")
+        XCTAssertEqual(chosen["winograd"] as? Bool, false)
     }
 
     func testMissingVGGWeightsSayHowToGetThem() throws {
