@@ -9,6 +9,11 @@ import CBLAS
 /// Per image, the output is computed in bands of rows so that the column buffer
 /// (Cin·K·K × band) stays a few MB: y_band = W · col(x)_band, one sgemm per band.
 /// Backward per band: dW += dy_band · colᵀ, db += Σ dy, dcol = Wᵀ · dy_band folded back (col2im).
+///
+/// Two kinds of layer go elsewhere: 3×3 stride-1 layers with at least 16 channels each way to
+/// `Winograd` (a quarter of the multiplications), and stride-1 layers with at most 4 output
+/// channels to `ConvSmallOut` (a direct convolution). This path takes the rest: the 9×9 input
+/// layer, the strided layers, VGG16's first layer, and everything when `Winograd.enabled` is off.
 public struct ConvSpec: Equatable, Sendable {
     public var cin, cout, k, stride, pad: Int
     public init(cin: Int, cout: Int, k: Int, stride: Int = 1, pad: Int = 0) {
