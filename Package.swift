@@ -17,6 +17,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "NSTModel", targets: ["NSTModel"]),
+        .library(name: "CoordinatorAPI", targets: ["CoordinatorAPI"]),
+        .library(name: "APIClient", targets: ["APIClient"]),
+        .library(name: "ConfigFile", targets: ["ConfigFile"]),
         .library(name: "JobStore", targets: ["JobStore"]),
         .library(name: "Coordinator", targets: ["Coordinator"]),
         .executable(name: "worker", targets: ["Worker"]),
@@ -59,13 +62,28 @@ let package = Package(
                 ],
                 swiftSettings: optimised,
                 linkerSettings: [.linkedLibrary("openblas")]),
+        // The API's wire types (requests, answers, job configs, loss points), shared by both ends.
+        .target(name: "CoordinatorAPI", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),  // artifacts are named by SHA-256
+        ]),
+        // The client of that API (CLI and worker), over AsyncHTTPClient.
+        .target(name: "APIClient", dependencies: [
+            "CoordinatorAPI",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+        ]),
+        // configs/styles.json: checked and resolved into job configs.
+        .target(name: "ConfigFile", dependencies: ["CoordinatorAPI", "NSTModel"]),
+        // The only module that talks to SQLite.
         .target(name: "JobStore", dependencies: [
+            "CoordinatorAPI",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        // The server: Hummingbird routes, dashboard, metrics, artifact store.
         .target(name: "Coordinator", dependencies: [
-            "JobStore", "NSTModel",
+            "CoordinatorAPI", "JobStore", "NSTModel",
             .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -75,12 +93,13 @@ let package = Package(
         ]),
 
         // MARK: - Executables
+        // The worker links no server, no database: the model, the wire types and the client.
         .executableTarget(name: "Worker", dependencies: [
-            "NSTModel", "Coordinator", "CCPU",
+            "NSTModel", "CoordinatorAPI", "APIClient", "CCPU",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "orchestrator", dependencies: [
-            "NSTModel", "JobStore", "Coordinator", "CCPU",
+            "NSTModel", "CoordinatorAPI", "APIClient", "ConfigFile", "JobStore", "Coordinator", "CCPU",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -90,11 +109,26 @@ let package = Package(
                         .product(name: "ZIPFoundation", package: "ZIPFoundation"),  // hostile .pth archives
                     ],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "CoordinatorAPITests", dependencies: ["CoordinatorAPI"]),
         .testTarget(name: "JobStoreTests", dependencies: ["JobStore"]),
+        // A coordinator on a real SQLite file in a temporary state dir, and request helpers,
+        // for the server's and the client's tests.
+        .target(name: "CoordinatorTestSupport", dependencies: [
+                    "Coordinator", "CoordinatorAPI", "JobStore",
+                    .product(name: "HummingbirdTesting", package: "hummingbird"),
+                    .product(name: "Crypto", package: "swift-crypto"),
+                ],
+                path: "Tests/CoordinatorTestSupport"),
         .testTarget(name: "CoordinatorTests", dependencies: [
-            "Coordinator", "JobStore",
+            "Coordinator", "CoordinatorAPI", "JobStore", "CoordinatorTestSupport",
+            "APIClient",  // the dashboard and preview tests drive a live server with the real client
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
+        .testTarget(name: "APIClientTests", dependencies: [
+            "APIClient", "CoordinatorAPI", "CoordinatorTestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+        .testTarget(name: "ConfigFileTests", dependencies: ["ConfigFile", "CoordinatorAPI", "CoordinatorTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["NSTModel"]),
     ],
     swiftLanguageModes: [.v5]

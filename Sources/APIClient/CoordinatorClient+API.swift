@@ -1,7 +1,8 @@
 import AsyncHTTPClient
+import CoordinatorAPI
 import Foundation
-import JobStore
 import NIOCore
+import NIOFoundationCompat
 import NIOHTTP1
 
 // MARK: - Health and artifacts
@@ -74,7 +75,7 @@ extension CoordinatorClient {
     public func downloadModel(id: Int64, to destination: URL) async throws -> String {
         let response = try await send(.GET, "/v1/jobs/\(id)/model", transfer: true)
         guard response.status == .ok else { _ = try await successBody(response); throw ClientError.badResponse("no model") }
-        guard let sha = response.headers.first(name: "X-Content-SHA256"), JobConfig.isSHA256(sha) else {
+        guard let sha = response.headers.first(name: APIHeader.contentSHA256), JobConfig.isSHA256(sha) else {
             throw ClientError.badResponse("the model download has no X-Content-SHA256 header")
         }
         try await save(response, expected: sha, to: destination)
@@ -121,7 +122,7 @@ extension CoordinatorClient {
     public func uploadCheckpoint(jobID: Int64, token: String, step: Int, imagesSeen: Int, file: URL) async throws -> String {
         let (sha, size) = try digest(of: file)
         return try await upload(file: file, sha256: sha, size: size, to: "/v1/jobs/\(jobID)/checkpoints/\(step)",
-                                headers: [("X-Lease-Token", token), ("X-Images-Seen", "\(imagesSeen)")]).sha256
+                                headers: [(APIHeader.leaseToken, token), (APIHeader.imagesSeen, "\(imagesSeen)")]).sha256
     }
 
     /// Uploads the final model; returns its SHA-256 (to pass to `complete`).
@@ -129,7 +130,7 @@ extension CoordinatorClient {
     public func uploadModel(jobID: Int64, token: String, file: URL) async throws -> String {
         let (sha, size) = try digest(of: file)
         return try await upload(file: file, sha256: sha, size: size, to: "/v1/jobs/\(jobID)/model",
-                                headers: [("X-Lease-Token", token)]).sha256
+                                headers: [(APIHeader.leaseToken, token)]).sha256
     }
 
     /// Uploads a preview PNG rendered through the checkpoint of `step`; it becomes the job's
@@ -140,7 +141,7 @@ extension CoordinatorClient {
     public func uploadPreview(jobID: Int64, token: String, step: Int, file: URL) async throws -> String {
         let (sha, size) = try digest(of: file)
         return try await upload(file: file, sha256: sha, size: size, to: "/v1/jobs/\(jobID)/preview",
-                                headers: [("X-Lease-Token", token), ("X-Step", "\(step)")],
+                                headers: [(APIHeader.leaseToken, token), (APIHeader.step, "\(step)")],
                                 contentType: "image/png").sha256
     }
 
@@ -186,7 +187,7 @@ extension CoordinatorClient {
 
     func upload(file: URL, sha256: String, size: Int64, to path: String, headers: [(String, String)] = [],
                 contentType: String = "application/octet-stream") async throws -> UploadResponse {
-        let all = headers + [("X-Content-SHA256", sha256), ("Content-Type", contentType)]
+        let all = headers + [(APIHeader.contentSHA256, sha256), ("Content-Type", contentType)]
         let response = try await send(.PUT, path, headers: all,
                                       body: .stream(FileChunks(url: file), length: .known(size)), transfer: true)
         let answer = try await decode(UploadResponse.self, from: response)

@@ -1,7 +1,8 @@
 import AsyncHTTPClient
-import Crypto
+import CoordinatorAPI
 import Foundation
 import NIOCore
+import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
 
@@ -69,7 +70,7 @@ public struct CoordinatorClient: Sendable {
         do {
             return try APICoding.decoder().decode(T.self, from: data)
         } catch let error as DecodingError {
-            throw ClientError.badResponse("\(T.self): \(describe(error))")
+            throw ClientError.badResponse("\(T.self): \(error.oneLine)")
         }
     }
 

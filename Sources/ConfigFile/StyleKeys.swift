@@ -1,5 +1,5 @@
+import CoordinatorAPI
 import Foundation
-import JobStore
 
 // MARK: - The training keys of a styles config
 

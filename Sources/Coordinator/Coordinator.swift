@@ -1,3 +1,4 @@
+import CoordinatorAPI
 import Foundation
 import Hummingbird
 import JobStore
@@ -81,12 +82,6 @@ extension CoordinatorConfig {
         let parts = h.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil } && parts[0] == "127"
     }
-}
-
-/// `GET /healthz`.
-struct Health: Codable {
-    var ok: Bool
-    var version: Int
 }
 
 /// What every controller needs.

@@ -1,3 +1,4 @@
+import CoordinatorAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -8,11 +9,11 @@ import NIOCore
 
 extension HTTPField.Name {
     /// SHA-256 (lowercase hex) of an uploaded or downloaded body.
-    static let contentSHA256 = HTTPField.Name("X-Content-SHA256")!
+    static let contentSHA256 = HTTPField.Name(APIHeader.contentSHA256)!
     /// The lease token of a checkpoint or model upload.
-    static let leaseToken = HTTPField.Name("X-Lease-Token")!
+    static let leaseToken = HTTPField.Name(APIHeader.leaseToken)!
     /// Images seen when a checkpoint was taken.
-    static let imagesSeen = HTTPField.Name("X-Images-Seen")!
+    static let imagesSeen = HTTPField.Name(APIHeader.imagesSeen)!
 }
 
 // MARK: - JSON in and out
@@ -48,29 +49,8 @@ extension Request {
         do {
             return try APICoding.decoder().decode(T.self, from: Data(buffer: buffer))
         } catch let error as DecodingError {
-            throw APIError.badRequest("malformed JSON body: \(describe(error))")
+            throw APIError.badRequest("malformed JSON body: \(error.oneLine)")
         }
-    }
-}
-
-/// A one-line account of a decoding failure, naming the key path.
-func describe(_ error: DecodingError) -> String {
-    func path(_ keys: [any CodingKey]) -> String {
-        let text = keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-        return text.hasPrefix(".") ? String(text.dropFirst()) : (text.isEmpty ? "(top level)" : text)
-    }
-    switch error {
-    case .keyNotFound(let key, let ctx):
-        return "missing key \"\(key.stringValue)\" at \(path(ctx.codingPath))"
-    case .typeMismatch(let type, let ctx):
-        return "\(path(ctx.codingPath)): expected \(type)"
-    case .valueNotFound(let type, let ctx):
-        return "\(path(ctx.codingPath)): expected \(type), got null"
-    case .dataCorrupted(let ctx):
-        if ctx.codingPath.isEmpty { return "not valid JSON" }
-        return "\(path(ctx.codingPath)): \(ctx.debugDescription)"
-    @unknown default:
-        return "\(error)"
     }
 }
 

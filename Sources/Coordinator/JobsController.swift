@@ -1,3 +1,4 @@
+import CoordinatorAPI
 import Foundation
 import Hummingbird
 import JobStore
@@ -101,14 +102,4 @@ struct JobsController: Sendable {
         core.logger.info("cancelled \(ids.count) job(s) \(ids)")
         return try json(CancelAllResponse(cancelled: ids))
     }
-}
-
-/// `GET /v1/jobs/{id}/losses`.
-struct LossesResponse: Codable {
-    var points: [LossPoint]
-}
-
-/// `POST /v1/jobs/cancel-all`.
-struct CancelAllResponse: Codable {
-    var cancelled: [Int64]
 }

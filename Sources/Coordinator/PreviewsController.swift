@@ -1,3 +1,4 @@
+import CoordinatorAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -57,7 +58,7 @@ struct PreviewsController: Sendable {
 
 extension HTTPField.Name {
     /// The training step a preview shows.
-    static let step = HTTPField.Name("X-Step")!
+    static let step = HTTPField.Name(APIHeader.step)!
 }
 
 // MARK: - PNG check

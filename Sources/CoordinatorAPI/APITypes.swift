@@ -1,5 +1,4 @@
 import Foundation
-import JobStore
 
 // MARK: - Coding
 
@@ -106,40 +105,33 @@ public struct JobStatus: Codable, Sendable, Equatable {
         try c.encode(updatedAt, forKey: .updatedAt)
     }
 
-    /// The status of `job`, with its latest loss point and its loss curve's totals.
-    init(job: Job, latest: LossPoint?, totals: [Double]) {
-        id = job.id
-        name = job.name
-        state = job.state
-        attempt = job.attempt
-        maxAttempts = job.maxAttempts
-        step = job.step
-        stepsTotal = job.stepsTotal
-        imagesDone = job.imagesDone
-        imagesTotal = job.imagesTotal
-        worker = job.leaseOwner
-        resumedFromStep = job.resumedFromStep
-        content = latest?.content
-        style = latest?.style
-        total = latest?.total
-        imagesPerS = job.state == .running ? job.imagesPerS : nil
-        if job.state == .running, let ips = job.imagesPerS, ips > 0, let all = job.imagesTotal {
-            etaS = Double(max(0, all - job.imagesDone)) / ips
-        } else {
-            etaS = nil
-        }
-        recentTotals = Self.sample(totals, count: 40)
-        failureReason = job.failureReason
-        modelSHA256 = job.modelSHA256
-        previewStep = job.previewSHA256 == nil ? nil : job.previewStep
-        createdAt = job.createdAt
-        updatedAt = job.updatedAt
-    }
-
-    /// At most `count` values taken at evenly spaced indices, first and last included.
-    static func sample(_ values: [Double], count: Int) -> [Double] {
-        guard values.count > count, count >= 2 else { return values }
-        return (0..<count).map { i in values[i * (values.count - 1) / (count - 1)] }
+    public init(id: Int64, name: String, state: JobState, attempt: Int, maxAttempts: Int, step: Int,
+                stepsTotal: Int?, imagesDone: Int, imagesTotal: Int?, worker: String?, resumedFromStep: Int,
+                content: Double?, style: Double?, total: Double?, imagesPerS: Double?, etaS: Double?,
+                recentTotals: [Double], failureReason: String?, modelSHA256: String?, previewStep: Int?,
+                createdAt: Date, updatedAt: Date) {
+        self.id = id
+        self.name = name
+        self.state = state
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.step = step
+        self.stepsTotal = stepsTotal
+        self.imagesDone = imagesDone
+        self.imagesTotal = imagesTotal
+        self.worker = worker
+        self.resumedFromStep = resumedFromStep
+        self.content = content
+        self.style = style
+        self.total = total
+        self.imagesPerS = imagesPerS
+        self.etaS = etaS
+        self.recentTotals = recentTotals
+        self.failureReason = failureReason
+        self.modelSHA256 = modelSHA256
+        self.previewStep = previewStep
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
     }
 }
 
@@ -150,6 +142,11 @@ public struct JobsResponse: Codable, Sendable, Equatable {
     public var jobs: [JobStatus]
     public var totals: Totals
 
+    public init(jobs: [JobStatus], totals: Totals) {
+        self.jobs = jobs
+        self.totals = totals
+    }
+
     /// Number of jobs per state, and the summed speed of running jobs.
     public struct Totals: Codable, Sendable, Equatable {
         public var queued: Int
@@ -158,6 +155,15 @@ public struct JobsResponse: Codable, Sendable, Equatable {
         public var failed: Int
         public var cancelled: Int
         public var imagesPerS: Double
+
+        public init(queued: Int, running: Int, succeeded: Int, failed: Int, cancelled: Int, imagesPerS: Double) {
+            self.queued = queued
+            self.running = running
+            self.succeeded = succeeded
+            self.failed = failed
+            self.cancelled = cancelled
+            self.imagesPerS = imagesPerS
+        }
 
         enum CodingKeys: String, CodingKey {
             case queued, running, succeeded, failed, cancelled
@@ -182,10 +188,6 @@ public struct CheckpointInfo: Codable, Sendable, Equatable {
         self.size = size
     }
 
-    init(_ record: CheckpointRecord) {
-        self.init(step: record.step, imagesSeen: record.imagesSeen, sha256: record.sha256, size: record.size)
-    }
-
     enum CodingKeys: String, CodingKey {
         case step
         case imagesSeen = "images_seen"
@@ -202,13 +204,13 @@ public struct EventInfo: Codable, Sendable, Equatable {
     public var reason: String?
     public var worker: String?
 
-    init(_ event: JobEvent) {
-        at = event.at
-        kind = event.kind.rawValue
-        fromState = event.fromState
-        toState = event.toState
-        reason = event.reason
-        worker = event.worker
+    public init(at: Date, kind: String, fromState: JobState?, toState: JobState?, reason: String?, worker: String?) {
+        self.at = at
+        self.kind = kind
+        self.fromState = fromState
+        self.toState = toState
+        self.reason = reason
+        self.worker = worker
     }
 
     enum CodingKeys: String, CodingKey {
@@ -225,12 +227,51 @@ public struct JobDetail: Codable, Sendable, Equatable {
     public var config: JobConfig
     public var checkpoints: [CheckpointInfo]
     public var events: [EventInfo]
+
+    public init(job: JobStatus, config: JobConfig, checkpoints: [CheckpointInfo], events: [EventInfo]) {
+        self.job = job
+        self.config = config
+        self.checkpoints = checkpoints
+        self.events = events
+    }
 }
 
 /// `POST /v1/jobs`'s answer: ids created, names skipped because queued or running.
 public struct SubmitResponse: Codable, Sendable, Equatable {
     public var created: [Int64]
     public var skipped: [String]
+
+    public init(created: [Int64], skipped: [String]) {
+        self.created = created
+        self.skipped = skipped
+    }
+}
+
+// MARK: - Small answers
+
+/// `GET /healthz`.
+public struct Health: Codable, Sendable, Equatable {
+    public var ok: Bool
+    public var version: Int
+
+    public init(ok: Bool, version: Int) {
+        self.ok = ok
+        self.version = version
+    }
+}
+
+/// `GET /v1/jobs/{id}/losses`.
+public struct LossesResponse: Codable, Sendable, Equatable {
+    public var points: [LossPoint]
+
+    public init(points: [LossPoint]) { self.points = points }
+}
+
+/// `POST /v1/jobs/cancel-all`.
+public struct CancelAllResponse: Codable, Sendable, Equatable {
+    public var cancelled: [Int64]
+
+    public init(cancelled: [Int64]) { self.cancelled = cancelled }
 }
 
 // MARK: - Loss CSV

@@ -127,14 +127,6 @@ extension JobConfig {
         return out
     }
 
-    /// Throws `StoreError.invalidConfig` listing every problem, if any.
-    public func validate() throws {
-        let found = problems()
-        if !found.isEmpty {
-            throw StoreError.invalidConfig(reason: "\(name): " + found.joined(separator: "; "))
-        }
-    }
-
     /// Why `name` cannot be a job name (it becomes a file name), or nil if it can.
     public static func nameProblem(_ name: String) -> String? {
         if name.isEmpty { return "must not be empty" }
@@ -151,11 +143,4 @@ extension JobConfig {
     public static func isSHA256(_ text: String) -> Bool {
         text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
-
-    /// Steps of training when known from the config alone (`steps`), else nil until a worker
-    /// that knows its dataset reports it.
-    var plannedSteps: Int? { steps }
-
-    /// Images of training when known from the config alone.
-    var plannedImages: Int? { steps.map { $0 * batchSize } }
 }

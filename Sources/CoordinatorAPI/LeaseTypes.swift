@@ -1,13 +1,18 @@
 import Foundation
-import JobStore
 
 // MARK: - Lease
 
 /// `POST /v1/lease` body.
-struct LeaseRequest: Codable, Sendable {
-    var worker: String
-    var host: String
-    var threads: Int
+public struct LeaseRequest: Codable, Sendable {
+    public var worker: String
+    public var host: String
+    public var threads: Int
+
+    public init(worker: String, host: String, threads: Int) {
+        self.worker = worker
+        self.host = host
+        self.threads = threads
+    }
 }
 
 /// A job handed to a worker: train `config`, resuming from `checkpoint` when present, and
@@ -99,7 +104,7 @@ public struct HeartbeatRequest: Codable, Sendable, Equatable {
         lossPoints = try c.decodeIfPresent([LossPoint].self, forKey: .lossPoints) ?? []
     }
 
-    var progress: JobProgress {
+    public var progress: JobProgress {
         JobProgress(step: step, imagesDone: imagesDone, imagesPerS: imagesPerS,
                     stepsTotal: stepsTotal, imagesTotal: imagesTotal)
     }
@@ -143,12 +148,21 @@ public enum HeartbeatResponse: Codable, Sendable, Equatable {
 // MARK: - Ending a lease
 
 /// `POST /v1/jobs/{id}/complete` body.
-struct CompleteRequest: Codable, Sendable {
-    var token: String
-    var modelSHA256: String
-    var step: Int?
-    var imagesDone: Int?
-    var lossPoints: [LossPoint]?
+public struct CompleteRequest: Codable, Sendable {
+    public var token: String
+    public var modelSHA256: String
+    public var step: Int?
+    public var imagesDone: Int?
+    public var lossPoints: [LossPoint]?
+
+    public init(token: String, modelSHA256: String, step: Int? = nil, imagesDone: Int? = nil,
+                lossPoints: [LossPoint]? = nil) {
+        self.token = token
+        self.modelSHA256 = modelSHA256
+        self.step = step
+        self.imagesDone = imagesDone
+        self.lossPoints = lossPoints
+    }
 
     enum CodingKeys: String, CodingKey {
         case token
@@ -160,22 +174,38 @@ struct CompleteRequest: Codable, Sendable {
 }
 
 /// `POST /v1/jobs/{id}/fail` body.
-struct FailRequest: Codable, Sendable {
-    var token: String
-    var reason: String
-    var retryable: Bool
+public struct FailRequest: Codable, Sendable {
+    public var token: String
+    public var reason: String
+    public var retryable: Bool
+
+    public init(token: String, reason: String, retryable: Bool) {
+        self.token = token
+        self.reason = reason
+        self.retryable = retryable
+    }
 }
 
 /// `POST /v1/jobs/{id}/release` body.
-struct ReleaseRequest: Codable, Sendable {
-    var token: String
-    var reason: String?
+public struct ReleaseRequest: Codable, Sendable {
+    public var token: String
+    public var reason: String?
+
+    public init(token: String, reason: String?) {
+        self.token = token
+        self.reason = reason
+    }
 }
 
 /// `POST /v1/jobs` body.
-struct SubmitRequest: Codable, Sendable {
-    var jobs: [JobConfig]
-    var force: Bool?
+public struct SubmitRequest: Codable, Sendable {
+    public var jobs: [JobConfig]
+    public var force: Bool?
+
+    public init(jobs: [JobConfig], force: Bool?) {
+        self.jobs = jobs
+        self.force = force
+    }
 }
 
 /// The answer to an artifact, checkpoint or model upload.
@@ -184,4 +214,24 @@ public struct UploadResponse: Codable, Sendable, Equatable {
     public var size: Int64
     /// The checkpoint's step (checkpoint uploads only).
     public var step: Int?
+
+    public init(sha256: String, size: Int64, step: Int?) {
+        self.sha256 = sha256
+        self.size = size
+        self.step = step
+    }
+}
+
+// MARK: - Headers
+
+/// The API's own HTTP header names.
+public enum APIHeader {
+    /// SHA-256 (lowercase hex) of an uploaded or downloaded body.
+    public static let contentSHA256 = "X-Content-SHA256"
+    /// The lease token of a checkpoint or model upload.
+    public static let leaseToken = "X-Lease-Token"
+    /// Images seen when a checkpoint was taken.
+    public static let imagesSeen = "X-Images-Seen"
+    /// The step of an uploaded or downloaded preview.
+    public static let step = "X-Step"
 }

@@ -1,19 +1,9 @@
+import CoordinatorAPI
 import Foundation
 import GRDB
 
-// MARK: - JobState
-
-/// Where a job stands. `queued → running → succeeded`; `running → queued` on lease expiry,
-/// retryable failure or release; `→ failed` at max attempts or on a non-retryable failure;
-/// `queued|running → cancelled`; `failed|cancelled → queued` by retry.
-public enum JobState: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
-    case queued, running, succeeded, failed, cancelled
-
-    /// True for states no worker will change (`succeeded`, `failed`, `cancelled`).
-    public var isTerminal: Bool {
-        self == .succeeded || self == .failed || self == .cancelled
-    }
-}
+/// Stored as its raw text (`queued`, `running`, …).
+extension JobState: DatabaseValueConvertible {}
 
 // MARK: - Job
 

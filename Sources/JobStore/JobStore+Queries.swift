@@ -1,3 +1,4 @@
+import CoordinatorAPI
 import Foundation
 import GRDB
 

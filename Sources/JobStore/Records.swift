@@ -1,3 +1,4 @@
+import CoordinatorAPI
 import Foundation
 import GRDB
 
@@ -65,25 +66,6 @@ struct NewCheckpoint: Encodable, PersistableRecord {
 }
 
 // MARK: - Loss points
-
-/// One step's losses, as a worker reports them and as `lossPoints(jobID:)` returns them
-/// (the columns of `NAME.losses.csv`).
-public struct LossPoint: Codable, Sendable, Equatable {
-    public var step: Int
-    /// Images seen after this step.
-    public var images: Int
-    public var content: Double
-    public var style: Double
-    public var total: Double
-
-    public init(step: Int, images: Int, content: Double, style: Double, total: Double) {
-        self.step = step
-        self.images = images
-        self.content = content
-        self.style = style
-        self.total = total
-    }
-}
 
 /// A `loss_points` row; primary key (job_id, step), so a step reported again replaces the row.
 struct LossPointRecord: Codable, FetchableRecord, PersistableRecord {

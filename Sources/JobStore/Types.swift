@@ -1,3 +1,4 @@
+import CoordinatorAPI
 import Foundation
 
 // MARK: - Verb inputs and results
@@ -19,26 +20,6 @@ public struct Lease: Sendable, Equatable {
     public var expiresAt: Date
     /// The checkpoint to resume from (the job's latest), nil for a fresh start.
     public var checkpoint: CheckpointRecord?
-}
-
-/// Training progress carried by a heartbeat.
-public struct JobProgress: Codable, Sendable, Equatable {
-    /// Steps completed.
-    public var step: Int
-    public var imagesDone: Int
-    public var imagesPerS: Double?
-    /// Totals, once the worker knows them (they depend on its dataset unless `steps` is set).
-    public var stepsTotal: Int?
-    public var imagesTotal: Int?
-
-    public init(step: Int, imagesDone: Int, imagesPerS: Double? = nil,
-                stepsTotal: Int? = nil, imagesTotal: Int? = nil) {
-        self.step = step
-        self.imagesDone = imagesDone
-        self.imagesPerS = imagesPerS
-        self.stepsTotal = stepsTotal
-        self.imagesTotal = imagesTotal
-    }
 }
 
 /// The answer to a heartbeat.

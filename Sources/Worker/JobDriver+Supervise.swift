@@ -1,6 +1,6 @@
-import Coordinator
+import APIClient
+import CoordinatorAPI
 import Foundation
-import JobStore
 
 // MARK: - Training under a lease
 

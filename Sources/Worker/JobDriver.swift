@@ -1,6 +1,6 @@
-import Coordinator
+import APIClient
+import CoordinatorAPI
 import Foundation
-import JobStore
 import NSTModel
 
 // MARK: - Shared by every job of a worker

@@ -1,5 +1,5 @@
+import CoordinatorAPI
 import Foundation
-import JobStore
 import NSTModel
 
 // MARK: - What the training thread needs and produces

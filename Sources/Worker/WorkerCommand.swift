@@ -1,8 +1,8 @@
+import APIClient
 import ArgumentParser
 import CCPU
-import Coordinator
+import CoordinatorAPI
 import Foundation
-import JobStore
 import NIOCore
 import NSTModel
 

@@ -1,5 +1,6 @@
+import APIClient
 import ArgumentParser
-import Coordinator
+import CoordinatorAPI
 import Foundation
 
 /// `--coordinator HOST:PORT` and `--token-file FILE`, shared by the commands that talk to a

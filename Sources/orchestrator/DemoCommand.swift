@@ -1,7 +1,8 @@
+import APIClient
 import ArgumentParser
-import Coordinator
+import ConfigFile
+import CoordinatorAPI
 import Foundation
-import JobStore
 import NSTModel
 
 /// The whole system on one machine: a coordinator on loopback, the eight styles of

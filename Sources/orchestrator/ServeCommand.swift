@@ -1,5 +1,7 @@
+import APIClient
 import ArgumentParser
 import Coordinator
+import CoordinatorAPI
 import Foundation
 import JobStore
 

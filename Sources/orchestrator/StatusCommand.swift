@@ -1,6 +1,6 @@
+import APIClient
 import ArgumentParser
-import Coordinator
-import JobStore
+import CoordinatorAPI
 import Foundation
 
 struct Status: AsyncParsableCommand {

@@ -1,6 +1,7 @@
+import APIClient
 import ArgumentParser
-import Coordinator
-import JobStore
+import ConfigFile
+import CoordinatorAPI
 import Foundation
 
 struct Submit: AsyncParsableCommand {

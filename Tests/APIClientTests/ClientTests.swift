@@ -1,8 +1,9 @@
-import Coordinator
+import APIClient
+import CoordinatorAPI
+import CoordinatorTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import JobStore
 import XCTest
 
 final class ClientTests: XCTestCase {
@@ -166,10 +167,6 @@ final class ClientTests: XCTestCase {
 }
 
 // MARK: - Helpers
-
-func XCTUnwrapAsync<T>(_ value: T?, file: StaticString = #filePath, line: UInt = #line) async throws -> T {
-    try XCTUnwrap(value, file: file, line: line)
-}
 
 /// Asserts that `body` throws a `ClientError` and checks it.
 func assertClientError<T>(_ body: @autoclosure () async throws -> T, file: StaticString = #filePath, line: UInt = #line,

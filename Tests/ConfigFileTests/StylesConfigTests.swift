@@ -1,6 +1,7 @@
-import Coordinator
+import ConfigFile
+import CoordinatorAPI
+import CoordinatorTestSupport
 import Foundation
-import JobStore
 import XCTest
 
 final class StylesConfigTests: XCTestCase {

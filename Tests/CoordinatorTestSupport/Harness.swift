@@ -1,4 +1,5 @@
 import Coordinator
+import CoordinatorAPI
 import Crypto
 import Foundation
 import HTTPTypes
@@ -11,14 +12,14 @@ import XCTest
 
 /// A coordinator over a real SQLite file in a fresh temporary state directory, with a manual
 /// clock. Remove with `cleanUp()`.
-final class Harness: @unchecked Sendable {
-    static let token = "s3cret-token"
-    let dir: URL
-    let clock = ManualClock()
-    let store: JobStore
-    let config: CoordinatorConfig
+public final class Harness: @unchecked Sendable {
+    public static let token = "s3cret-token"
+    public let dir: URL
+    public let clock = ManualClock()
+    public let store: JobStore
+    public let config: CoordinatorConfig
 
-    init(token: String? = Harness.token, maxUploadBytes: Int64 = 1 << 20, maxJSONBytes: Int = 64 << 10,
+    public init(token: String? = Harness.token, maxUploadBytes: Int64 = 1 << 20, maxJSONBytes: Int = 64 << 10,
          port: Int = 0, metricsPublic: Bool = false) throws {
         dir = FileManager.default.temporaryDirectory
             .appendingPathComponent("coordinator-tests-\(UUID().uuidString)", isDirectory: true)
@@ -28,17 +29,17 @@ final class Harness: @unchecked Sendable {
         store = try JobStore(path: config.databasePath, clock: clock, leaseDuration: 60)
     }
 
-    func app() throws -> some ApplicationProtocol {
+    public func app() throws -> some ApplicationProtocol {
         try buildCoordinator(config, store: store)
     }
 
-    func cleanUp() {
+    public func cleanUp() {
         try? store.close()
         try? FileManager.default.removeItem(at: dir)
     }
 
     /// Every file under the state directory except the SQLite files, relative paths sorted.
-    func files() -> [String] {
+    public func files() -> [String] {
         let base = dir.standardizedFileURL.path
         guard let e = FileManager.default.enumerator(atPath: base) else { return [] }
         var out: [String] = []
@@ -51,23 +52,23 @@ final class Harness: @unchecked Sendable {
     }
 
     /// The tmp/ directory's entries.
-    func tmpFiles() -> [String] {
+    public func tmpFiles() -> [String] {
         (try? FileManager.default.contentsOfDirectory(atPath: config.tmpDir.path)) ?? []
     }
 
     /// The stored artifact file.
-    func artifactURL(_ sha: String) -> URL {
+    public func artifactURL(_ sha: String) -> URL {
         config.artifactsDir.appendingPathComponent(String(sha.prefix(2))).appendingPathComponent(sha)
     }
 }
 
 // MARK: - Requests
 
-func sha256Hex(_ data: Data) -> String {
+public func sha256Hex(_ data: Data) -> String {
     SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
 }
 
-func headers(token: String? = Harness.token, _ extra: [HTTPField.Name: String] = [:]) -> HTTPFields {
+public func headers(token: String? = Harness.token, _ extra: [HTTPField.Name: String] = [:]) -> HTTPFields {
     var h = HTTPFields()
     if let token { h[.authorization] = "Bearer \(token)" }
     for (k, v) in extra { h[k] = v }
@@ -76,7 +77,7 @@ func headers(token: String? = Harness.token, _ extra: [HTTPField.Name: String] =
 
 extension TestClientProtocol {
     /// A JSON request with the harness token.
-    func send(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil,
+    public func send(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil,
               token: String? = Harness.token) async throws -> TestResponse {
         var h = headers(token: token)
         if json != nil { h[.contentType] = "application/json" }
@@ -84,14 +85,14 @@ extension TestClientProtocol {
     }
 
     /// A JSON request with an encodable body.
-    func send<T: Encodable>(_ method: HTTPRequest.Method, _ uri: String, body: T) async throws -> TestResponse {
+    public func send<T: Encodable>(_ method: HTTPRequest.Method, _ uri: String, body: T) async throws -> TestResponse {
         let text = String(decoding: try APICoding.encoder().encode(body), as: UTF8.self)
         return try await send(method, uri, json: text)
     }
 
     /// Uploads `data` as an artifact; returns its digest.
     @discardableResult
-    func putArtifact(_ data: Data) async throws -> String {
+    public func putArtifact(_ data: Data) async throws -> String {
         let sha = sha256Hex(data)
         let r = try await execute(uri: "/v1/artifacts/\(sha)", method: .put, headers: headers(),
                                   body: ByteBuffer(bytes: data))
@@ -100,7 +101,7 @@ extension TestClientProtocol {
     }
 
     /// Uploads a checkpoint under `token`.
-    func putCheckpoint(job: Int64, step: Int, images: Int, data: Data, leaseToken: String,
+    public func putCheckpoint(job: Int64, step: Int, images: Int, data: Data, leaseToken: String,
                        claimedSHA: String? = nil) async throws -> TestResponse {
         try await execute(uri: "/v1/jobs/\(job)/checkpoints/\(step)", method: .put,
                           headers: headers(token: Harness.token, [.init("X-Lease-Token")!: leaseToken,
@@ -110,34 +111,39 @@ extension TestClientProtocol {
     }
 
     /// Submits one job per name with the given style; returns the created ids.
-    func submit(_ names: [String], style: String, steps: Int = 4) async throws -> [Int64] {
+    public func submit(_ names: [String], style: String, steps: Int = 4) async throws -> [Int64] {
         let configs = names.map { JobConfig(name: $0, styleSHA256: style, imageSize: 32, styleSize: 32, batchSize: 1, steps: steps) }
         let r = try await send(.post, "/v1/jobs", body: ["jobs": configs])
         XCTAssertEqual(r.status, .ok, String(buffer: r.body))
         return try decode(SubmitResponse.self, r).created
     }
 
-    func lease(worker: String = "w1") async throws -> LeaseResponse {
+    public func lease(worker: String = "w1") async throws -> LeaseResponse {
         let r = try await send(.post, "/v1/lease", json: #"{"worker": "\#(worker)", "host": "h", "threads": 2}"#)
         XCTAssertEqual(r.status, .ok, String(buffer: r.body))
         return try decode(LeaseResponse.self, r)
     }
 }
 
-func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
+public func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
     try APICoding.decoder().decode(T.self, from: Data(buffer: response.body))
 }
 
 /// The `error` field of an error answer.
-func errorText(_ response: TestResponse) -> String {
+public func errorText(_ response: TestResponse) -> String {
     let object = try? JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
     return object?["error"] as? String ?? "<no error field: \(String(buffer: response.body))>"
+}
+
+/// `XCTUnwrap` for a value an `await` produced.
+public func XCTUnwrapAsync<T>(_ value: T?, file: StaticString = #filePath, line: UInt = #line) async throws -> T {
+    try XCTUnwrap(value, file: file, line: line)
 }
 
 // MARK: - Images
 
 /// A valid RGB PNG (stored deflate blocks), so tests need no image library.
-func makePNG(width: Int, height: Int, seed: UInt8 = 0) -> Data {
+public func makePNG(width: Int, height: Int, seed: UInt8 = 0) -> Data {
     var raw: [UInt8] = []
     for y in 0..<height {
         raw.append(0)
@@ -178,7 +184,7 @@ private func crc32(_ bytes: [UInt8]) -> UInt32 {
 }
 
 /// A temporary directory removed by the caller.
-func makeTempDir() throws -> URL {
+public func makeTempDir() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("coord-\(UUID().uuidString)", isDirectory: true)
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url

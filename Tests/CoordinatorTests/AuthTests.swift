@@ -1,4 +1,6 @@
 import Coordinator
+import CoordinatorAPI
+import CoordinatorTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -68,25 +70,5 @@ final class AuthTests: XCTestCase {
         for host in ["0.0.0.0", "10.0.0.1", "192.168.1.5", "::", "example.com", "127.0.0", "128.0.0.1", "127.0.0.256"] {
             XCTAssertFalse(CoordinatorConfig.isLoopback(host: host), host)
         }
-    }
-
-    // MARK: - Defaults
-
-    func testTokenAndAddressDefaults() throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let file = dir.appendingPathComponent("token")
-        try Data("  abc123\n".utf8).write(to: file)
-        XCTAssertEqual(try CoordinatorDefaults.token(file: file.path, environment: ["ORCHESTRATOR_TOKEN": "env"]), "abc123")
-        XCTAssertEqual(try CoordinatorDefaults.token(file: nil, environment: ["ORCHESTRATOR_TOKEN": "env"]), "env")
-        XCTAssertNil(try CoordinatorDefaults.token(file: nil, environment: [:]))
-        let empty = dir.appendingPathComponent("empty")
-        try Data("\n".utf8).write(to: empty)
-        XCTAssertThrowsError(try CoordinatorDefaults.token(file: empty.path, environment: [:])) { error in
-            XCTAssertEqual(error as? TokenError, .empty(path: empty.path))
-        }
-        XCTAssertThrowsError(try CoordinatorDefaults.token(file: dir.appendingPathComponent("nope").path, environment: [:]))
-        XCTAssertEqual(CoordinatorDefaults.address(environment: [:]), "127.0.0.1:7000")
-        XCTAssertEqual(CoordinatorDefaults.address(environment: ["ORCHESTRATOR_COORDINATOR": "10.0.0.2:7100"]), "10.0.0.2:7100")
     }
 }

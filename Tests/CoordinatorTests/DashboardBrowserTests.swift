@@ -1,4 +1,7 @@
+import APIClient
 import Coordinator
+import CoordinatorAPI
+import CoordinatorTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting

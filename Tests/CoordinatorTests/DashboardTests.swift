@@ -1,4 +1,6 @@
 import Coordinator
+import CoordinatorAPI
+import CoordinatorTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird

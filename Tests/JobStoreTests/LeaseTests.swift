@@ -1,5 +1,6 @@
-import XCTest
+import CoordinatorAPI
 @testable import JobStore
+import XCTest
 
 /// Lease expiry on an injected clock, attempts, and fencing of stale tokens.
 final class LeaseTests: XCTestCase {

@@ -1,5 +1,6 @@
-import XCTest
+import CoordinatorAPI
 @testable import JobStore
+import XCTest
 
 /// Every state transition of a job, and the ones that must be refused.
 final class LifecycleTests: XCTestCase {

@@ -1,5 +1,6 @@
-import XCTest
+import CoordinatorAPI
 @testable import JobStore
+import XCTest
 
 /// Reopening the store from its file, and the audit trail.
 final class PersistenceTests: XCTestCase {

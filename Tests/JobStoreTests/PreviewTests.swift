@@ -1,6 +1,7 @@
+import CoordinatorAPI
 import GRDB
-import XCTest
 @testable import JobStore
+import XCTest
 
 /// Migration "v2" and `recordPreview`: the latest preview image of each job.
 final class PreviewTests: XCTestCase {

@@ -1,5 +1,6 @@
-import XCTest
+import CoordinatorAPI
 @testable import JobStore
+import XCTest
 
 /// Submission, queue order and concurrent leasing.
 final class QueueTests: XCTestCase {

@@ -1,5 +1,6 @@
-import XCTest
+import CoordinatorAPI
 @testable import JobStore
+import XCTest
 
 /// Checkpoints, resuming from the latest one, and loss curves across a resume.
 final class ResumeTests: XCTestCase {

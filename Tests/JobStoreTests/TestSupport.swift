@@ -1,6 +1,7 @@
+import CoordinatorAPI
 import Foundation
-import XCTest
 @testable import JobStore
+import XCTest
 
 // MARK: - Fixtures
 

@@ -1,7 +1,6 @@
 import Foundation
-import XCTest
-
 @testable import NSTModel
+import XCTest
 
 /// Image codec, PIL-exact resize, CHW conversion, image folders and synthetic scenes.
 /// Fixtures come from scripts/make_image_fixtures.py (Pillow 13, libjpeg-turbo 3.2).

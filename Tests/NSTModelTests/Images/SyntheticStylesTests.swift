@@ -6,7 +6,8 @@ import XCTest
 /// `WRITE_STYLES=1 swift test --filter SyntheticStylesTests` rewrites the committed PNGs.
 final class SyntheticStylesTests: XCTestCase {
     static let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("configs")
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("configs")
 
     // MARK: - Helpers
 

@@ -1,6 +1,6 @@
 import Foundation
-import XCTest
 import NSTModel
+import XCTest
 
 /// Reading and writing safetensors files: round trips, files written by Python's
 /// `safetensors.torch.save_file` (scripts/make_safetensors_fixtures.py), and every malformed input

@@ -1,6 +1,6 @@
 import Foundation
-import XCTest
 @testable import NSTModel
+import XCTest
 
 /// Hostile and broken `.pth` files, built byte by byte: each must be refused with the right
 /// `WeightsError` case, naming the file, and nothing may crash or allocate what the file merely claims.

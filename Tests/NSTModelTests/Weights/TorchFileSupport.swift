@@ -1,12 +1,12 @@
 import Foundation
+@testable import NSTModel
 import XCTest
 import ZIPFoundation
-@testable import NSTModel
 
 /// The `.pth` fixtures written by `scripts/pth_fixtures.py` (torch 2.x `torch.save`).
 enum PthFixture {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/pth")
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/pth")
 
     static func url(_ name: String) -> URL { folder.appendingPathComponent(name) }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import XCTest
 @testable import NSTModel
+import XCTest
 
 /// Reading PyTorch `.pth` files written by torch.save (scripts/pth_fixtures.py): every tensor against
 /// torch's own Float32 conversion, bit for bit, in the zip, legacy and protocol-4 variants; views and
