@@ -16,10 +16,13 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Content images (default: a small synthetic set made in the state folder).") var dataset: String?
     @Option(name: .customLong("state-dir"), help: "Coordinator state, logs and results.") var stateDir = "demo-state"
     @Option(help: "The styles config.") var config = "configs/styles.json"
-    @Option(name: .customLong("image-size")) var imageSize = 64
+    @Option(name: .customLong("image-size"), help: "Default: sized to the time budget (64, 48 or 32).") var imageSize: Int?
     @Option(name: .customLong("style-size")) var styleSize = 128
     @Option(name: .customLong("batch-size")) var batchSize = 2
-    @Option(help: "Training steps per style.") var steps = 150
+    @Option(help: "Training steps per style (default: as many as fit the time budget).") var steps: Int?
+    @Option(name: .customLong("time-budget"), help: "Seconds the whole demo should take; it times a few steps first and sizes the run to fit.")
+    var timeBudget = 180.0
+    @Flag(help: "Only time the steps and print the chosen size and steps.") var plan = false
     @Option(help: "Adam learning rate (the demo's default is 5× the seed's, so that a few steps show a style).") var lr = 5e-3
     @Option(name: .customLong("checkpoint-every")) var checkpointEvery = 20
     @Option(name: .customLong("content-weight"), help: "Default: the config's.") var contentWeight: Double?
@@ -30,8 +33,9 @@ struct Demo: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...16).contains(workers) else { throw ValidationError("--workers must be 1…16") }
-        guard imageSize >= 16, imageSize % 4 == 0 else { throw ValidationError("--image-size must be a multiple of 4, at least 16") }
-        guard steps >= 1, batchSize >= 1, lr > 0, checkpointEvery >= 1, styleSize >= 16 else {
+        if let imageSize, imageSize < 16 || imageSize % 4 != 0 { throw ValidationError("--image-size must be a multiple of 4, at least 16") }
+        guard timeBudget.isFinite, timeBudget >= 30 else { throw ValidationError("--time-budget must be at least 30 seconds") }
+        guard (steps ?? 1) >= 1, batchSize >= 1, lr > 0, checkpointEvery >= 1, styleSize >= 16 else {
             throw ValidationError("--steps, --batch-size, --checkpoint-every must be positive and --style-size at least 16")
         }
     }
@@ -39,10 +43,13 @@ struct Demo: AsyncParsableCommand {
     func run() async throws {
         let started = Date()
         let state = URL(fileURLWithPath: stateDir, isDirectory: true).standardizedFileURL
+        let styleCount = try loadStyles(size: 64, steps: 1).count
+        let sizing = choosePlan(jobs: styleCount)
+        if plan { return }
         try DemoFolder.prepare(state)
         let vggArgs = resolveVGG()
-        let data = try makeDataset(state)
-        let styles = try loadStyles()
+        let data = try makeDataset(state, size: sizing.imageSize)
+        let styles = try loadStyles(size: sizing.imageSize, steps: sizing.steps)
 
         let token = UUID().uuidString
         let port = try port ?? freeLoopbackPort()
@@ -66,7 +73,6 @@ struct Demo: AsyncParsableCommand {
             printOut("submitted \(result.created.count) styles to the coordinator at http://\(address)/?token=\(token)")
         } catch { throw CLIError(error) }
 
-        let threads = max(1, Threads.available / workers)
         for i in 1...workers {
             try children.start("worker-\(i)", ["--coordinator", address, "--dataset", data.path, "--name", "demo-worker-\(i)",
                                                "--threads", String(threads), "--work-dir", state.appendingPathComponent("work-\(i)").path]
@@ -110,7 +116,24 @@ struct Demo: AsyncParsableCommand {
         }
     }
 
-    func makeDataset(_ state: URL) throws -> URL {
+    /// Threads per worker: the machine's cores shared out.
+    var threads: Int { max(1, Threads.available / workers) }
+
+    /// Times a few steps and sizes the run to the time budget (unless --image-size and --steps
+    /// are both given), and says what it chose.
+    func choosePlan(jobs: Int) -> DemoPlan {
+        let chosen = DemoPlan.choose(jobs: jobs, workers: workers, budget: timeBudget, fixedSize: imageSize, fixedSteps: steps) {
+            DemoPlan.measureStep(size: $0, batch: batchSize, styleSize: styleSize, threads: threads)
+        }
+        let how = imageSize != nil && steps != nil ? "as given" : "sized to a \(formatDuration(timeBudget)) demo"
+        printOut(String(format: "plan (%@): %d styles × %d steps at %d×%d, batch %d, on %d worker%@ × %d thread%@; "
+                        + "a step takes %.3f s here, so training should take about %@",
+                        how, jobs, chosen.steps, chosen.imageSize, chosen.imageSize, batchSize, workers, workers == 1 ? "" : "s",
+                        threads, threads == 1 ? "" : "s", chosen.stepSeconds, formatDuration(chosen.expectedTrainingSeconds)))
+        return chosen
+    }
+
+    func makeDataset(_ state: URL, size imageSize: Int) throws -> URL {
         if let dataset { return URL(fileURLWithPath: dataset) }
         let dir = state.appendingPathComponent("dataset")
         let files = (try? ImageFolder(root: dir).files.count) ?? 0
@@ -121,7 +144,7 @@ struct Demo: AsyncParsableCommand {
         return dir
     }
 
-    func loadStyles() throws -> [StylesConfig.Style] {
+    func loadStyles(size imageSize: Int, steps: Int) throws -> [StylesConfig.Style] {
         let loaded: StylesConfig
         do { loaded = try StylesConfig.load(contentsOf: URL(fileURLWithPath: config)) } catch let e as StylesConfigError {
             for p in e.problems { printErr(p) }
