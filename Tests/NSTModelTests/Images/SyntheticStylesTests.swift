@@ -80,13 +80,22 @@ final class SyntheticStylesTests: XCTestCase {
         }
     }
 
-    /// Each takes 10–200 ms here (debug test build, NSTModel optimised); the bound leaves room for a loaded CI machine.
+    /// Each style at 256² costs less than a few TransformerNet passes over the same size, timed
+    /// here in the same test: a bound that holds on a slow or loaded machine as on a fast one
+    /// (10–200 ms against about 60 ms per pass where this was written).
     func testEachStyleIsFastAt256() throws {
+        let net = TransformerNet(seed: 0)
+        let image = SyntheticImages.contentImage(index: 0, width: 256, height: 256, seed: 1)
+        func seconds(_ body: () throws -> Void) rethrows -> Double {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try body()
+            return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        }
+        _ = net.stylize(image)
         for name in SyntheticStyles.names {
-            let t0 = Date()
-            _ = try style(name, size: 256)
-            let seconds = Date().timeIntervalSince(t0)
-            XCTAssertLessThan(seconds, 1.0, "\(name) took \(seconds) s")
+            let pass = (0..<3).map { _ in seconds { _ = net.stylize(image) } }.min()!
+            let took = try seconds { _ = try self.style(name, size: 256) }
+            XCTAssertLessThan(took, 10 * pass, "\(name) took \(took) s, a 256² TransformerNet pass \(pass) s")
         }
     }
 
