@@ -32,54 +32,64 @@ enum StyleKeys {
 
     /// Sets `key` to `value` in `config`, or says why it cannot.
     static func set(_ key: String, _ value: JSONValue, in config: inout JobConfig) -> String? {
-        func integer(min: Int64) -> Int? {
-            guard let i = value.integer, i >= min, i <= Int64(Int32.max) else { return nil }
+        // The bounds are JobLimits, the same the store and the worker check.
+        func integer(_ range: ClosedRange<Int>) -> Int? {
+            guard let i = value.integer, i >= Int64(range.lowerBound), i <= Int64(range.upperBound) else { return nil }
             return Int(i)
         }
+        func between(_ range: ClosedRange<Int>) -> String { "from \(range.lowerBound) to \(range.upperBound)" }
         let got = ", got \(value.shown)"
         switch key {
         case "image_size":
-            guard let i = value.integer, i >= 8, i % 4 == 0, i <= 8192 else {
-                return "must be a positive multiple of 4 (from 8 to 8192)\(got)"
+            guard let i = integer(JobLimits.imageSize), i % 4 == 0 else {
+                return "must be a positive multiple of 4 (\(between(JobLimits.imageSize)))\(got)"
             }
-            config.imageSize = Int(i)
+            config.imageSize = i
         case "style_size":
-            guard let i = integer(min: 8), i <= 8192 else { return "must be an integer from 8 to 8192\(got)" }
+            guard let i = integer(JobLimits.styleSize) else { return "must be an integer \(between(JobLimits.styleSize))\(got)" }
             config.styleSize = i
         case "batch_size":
-            guard let i = integer(min: 1) else { return "must be a positive integer\(got)" }
+            guard let i = integer(JobLimits.batchSize) else { return "must be an integer \(between(JobLimits.batchSize))\(got)" }
             config.batchSize = i
         case "epochs":
-            guard let i = integer(min: 1) else { return "must be a positive integer\(got)" }
+            guard let i = integer(JobLimits.epochs) else { return "must be an integer \(between(JobLimits.epochs))\(got)" }
             config.epochs = i
         case "max_images":
             if value == .null { config.maxImages = nil; return nil }
-            guard let i = integer(min: 1) else { return "must be a positive integer or null\(got)" }
+            guard let i = integer(JobLimits.maxImages) else { return "must be an integer \(between(JobLimits.maxImages)) or null\(got)" }
             config.maxImages = i
         case "steps":
             if value == .null { config.steps = nil; return nil }
-            guard let i = integer(min: 1) else { return "must be a positive integer or null\(got)" }
+            guard let i = integer(JobLimits.steps) else { return "must be an integer \(between(JobLimits.steps)) or null\(got)" }
             config.steps = i
         case "lr":
-            guard let x = value.number, x.isFinite, x > 0 else { return "must be a positive number\(got)" }
+            guard let x = value.number, x.isFinite, x > 0, x <= JobLimits.maxLR else {
+                return "must be a positive number at most \(JobLimits.maxLR)\(got)"
+            }
             config.lr = x
         case "content_weight":
-            guard let x = value.number, x.isFinite, x >= 0 else { return "must be a non-negative number\(got)" }
+            guard let x = value.number, x.isFinite, x >= 0, x <= JobLimits.maxWeight else {
+                return "must be a non-negative number at most \(JobLimits.maxWeight)\(got)"
+            }
             config.contentWeight = x
         case "style_weight":
-            guard let x = value.number, x.isFinite, x >= 0 else { return "must be a non-negative number\(got)" }
+            guard let x = value.number, x.isFinite, x >= 0, x <= JobLimits.maxWeight else {
+                return "must be a non-negative number at most \(JobLimits.maxWeight)\(got)"
+            }
             config.styleWeight = x
         case "checkpoint_every":
-            guard let i = integer(min: 1) else { return "must be a positive integer\(got)" }
+            guard let i = integer(JobLimits.checkpointEvery) else {
+                return "must be an integer \(between(JobLimits.checkpointEvery))\(got)"
+            }
             config.checkpointEvery = i
         case "seed":
             guard let i = value.integer, i >= 0 else { return "must be a non-negative integer\(got)" }
             config.seed = UInt64(i)
         case "priority":
-            guard let i = value.integer, abs(i) <= Int64(Int32.max) else { return "must be an integer\(got)" }
-            config.priority = Int(i)
+            guard let i = integer(JobLimits.priority) else { return "must be an integer \(between(JobLimits.priority))\(got)" }
+            config.priority = i
         case "max_attempts":
-            guard let i = integer(min: 1), i <= 1000 else { return "must be an integer from 1 to 1000\(got)" }
+            guard let i = integer(JobLimits.maxAttempts) else { return "must be an integer \(between(JobLimits.maxAttempts))\(got)" }
             config.maxAttempts = i
         default:
             return "unknown key"

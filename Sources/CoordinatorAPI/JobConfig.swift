@@ -104,27 +104,54 @@ extension JobConfig {
         var out: [String] = []
         if let p = Self.nameProblem(name) { out.append("name: \(p)") }
         if !Self.isSHA256(styleSHA256) {
-            out.append("style_sha256: expected 64 lowercase hex digits, got \"\(styleSHA256)\"")
+            out.append("style_sha256: expected 64 lowercase hex digits, got \"\(Self.shown(styleSHA256))\"")
         }
-        func positive(_ key: String, _ value: Int?) {
-            if let value, value <= 0 { out.append("\(key): must be positive, got \(value)") }
+        func within(_ key: String, _ value: Int?, _ range: ClosedRange<Int>) {
+            guard let value, !range.contains(value) else { return }
+            out.append(value <= 0 && range.lowerBound == 1 ? "\(key): must be positive, got \(value)"
+                       : "\(key): must be from \(range.lowerBound) to \(range.upperBound), got \(value)")
         }
-        positive("image_size", imageSize)
-        positive("style_size", styleSize)
-        positive("batch_size", batchSize)
-        positive("epochs", epochs)
-        positive("max_images", maxImages)
-        positive("steps", steps)
-        positive("checkpoint_every", checkpointEvery)
-        positive("max_attempts", maxAttempts)
-        if !(lr.isFinite && lr > 0) { out.append("lr: must be a positive number, got \(lr)") }
-        if !(contentWeight.isFinite && contentWeight >= 0) {
-            out.append("content_weight: must be a non-negative number, got \(contentWeight)")
+        within("image_size", imageSize, JobLimits.imageSize)
+        if JobLimits.imageSize.contains(imageSize) && imageSize % 4 != 0 {
+            out.append("image_size: must be a multiple of 4, got \(imageSize)")
         }
-        if !(styleWeight.isFinite && styleWeight >= 0) {
-            out.append("style_weight: must be a non-negative number, got \(styleWeight)")
+        within("style_size", styleSize, JobLimits.styleSize)
+        within("batch_size", batchSize, JobLimits.batchSize)
+        within("epochs", epochs, JobLimits.epochs)
+        within("max_images", maxImages, JobLimits.maxImages)
+        within("steps", steps, JobLimits.steps)
+        within("checkpoint_every", checkpointEvery, JobLimits.checkpointEvery)
+        within("max_attempts", maxAttempts, JobLimits.maxAttempts)
+        within("priority", priority, JobLimits.priority)
+        if JobLimits.imageSize.contains(imageSize) && JobLimits.batchSize.contains(batchSize)
+            && batchSize * imageSize * imageSize > JobLimits.batchPixels {
+            out.append("batch_size × image_size²: \(batchSize) × \(imageSize)² is more than \(JobLimits.batchPixels) pixels a step")
+        }
+        if !(lr.isFinite && lr > 0 && lr <= JobLimits.maxLR) {
+            out.append("lr: must be a positive number at most \(JobLimits.maxLR), got \(lr)")
+        }
+        if !(contentWeight.isFinite && contentWeight >= 0 && contentWeight <= JobLimits.maxWeight) {
+            out.append("content_weight: must be a non-negative number at most \(JobLimits.maxWeight), got \(contentWeight)")
+        }
+        if !(styleWeight.isFinite && styleWeight >= 0 && styleWeight <= JobLimits.maxWeight) {
+            out.append("style_weight: must be a non-negative number at most \(JobLimits.maxWeight), got \(styleWeight)")
         }
         return out
+    }
+
+    /// At most 80 characters of `text`, control characters escaped (for messages).
+    static func shown(_ text: String) -> String { Sanitize.oneLine(text, limit: 80) }
+
+    /// Steps of training when known from the config alone (`steps`).
+    public var plannedSteps: Int? { steps }
+
+    /// Images of training when known from the config alone (saturating: never traps, whatever
+    /// a stored config holds).
+    public var plannedImages: Int? {
+        steps.map { s in
+            let (product, overflow) = s.multipliedReportingOverflow(by: batchSize)
+            return overflow ? Int.max : product
+        }
     }
 
     /// Why `name` cannot be a job name (it becomes a file name), or nil if it can.
@@ -136,11 +163,33 @@ extension JobConfig {
             s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s)
                           || s == "." || s == "_" || s == "-")
         }
-        return allowed ? nil : "only letters, digits, '.', '_' and '-' are allowed, got \"\(name)\""
+        return allowed ? nil : "only letters, digits, '.', '_' and '-' are allowed, got \"\(shown(name))\""
     }
 
     /// True if `text` is a SHA-256 digest in lowercase hex.
     public static func isSHA256(_ text: String) -> Bool {
         text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
+}
+
+// MARK: - Limits
+
+/// The one set of limits on every job-config value (docs/api.md), checked by `problems()` on
+/// every way in — the API, the config file, the store — and again by the worker on the config
+/// it leases. They keep one job from exhausting a worker: a training step holds about 5 KB per
+/// pixel of the batch (activations, gradients and scratch), so `batchPixels` is some 10 GB.
+public enum JobLimits {
+    public static let imageSize = 8...2048
+    public static let styleSize = 8...2048
+    public static let batchSize = 1...64
+    /// `batch_size × image_size²` at most.
+    public static let batchPixels = 1 << 21
+    public static let epochs = 1...10_000
+    public static let maxImages = 1...100_000_000
+    public static let steps = 1...100_000_000
+    public static let checkpointEvery = 1...100_000_000
+    public static let maxAttempts = 1...20
+    public static let priority = -1_000_000...1_000_000
+    public static let maxLR = 10.0
+    public static let maxWeight = 1e20
 }

@@ -160,18 +160,18 @@ final class StylesConfigTests: XCTestCase {
              "styles": [{"name": "a", "image": "styles/candy.png", "image_size": 30, "steps": 0, "max_images": -10}]}
             """), [
                 "defaults.dataset: expected a string, got 5",
-                "defaults.image_size: must be a positive multiple of 4 (from 8 to 8192), got -3",
-                "defaults.style_size: must be an integer from 8 to 8192, got 4",
-                "defaults.batch_size: must be a positive integer, got 0",
-                "defaults.epochs: must be a positive integer, got \"two\"",
-                "defaults.lr: must be a positive number, got -1",
-                "defaults.content_weight: must be a non-negative number, got -5",
-                "defaults.checkpoint_every: must be a positive integer, got 2.5",
+                "defaults.image_size: must be a positive multiple of 4 (from 8 to 2048), got -3",
+                "defaults.style_size: must be an integer from 8 to 2048, got 4",
+                "defaults.batch_size: must be an integer from 1 to 64, got 0",
+                "defaults.epochs: must be an integer from 1 to 10000, got \"two\"",
+                "defaults.lr: must be a positive number at most 10.0, got -1",
+                "defaults.content_weight: must be a non-negative number at most 1e+20, got -5",
+                "defaults.checkpoint_every: must be an integer from 1 to 100000000, got 2.5",
                 "defaults.seed: must be a non-negative integer, got -1",
-                "defaults.max_attempts: must be an integer from 1 to 1000, got 0",
-                "styles[0].image_size: must be a positive multiple of 4 (from 8 to 8192), got 30",
-                "styles[0].max_images: must be a positive integer or null, got -10",
-                "styles[0].steps: must be a positive integer or null, got 0",
+                "defaults.max_attempts: must be an integer from 1 to 20, got 0",
+                "styles[0].image_size: must be a positive multiple of 4 (from 8 to 2048), got 30",
+                "styles[0].max_images: must be an integer from 1 to 100000000 or null, got -10",
+                "styles[0].steps: must be an integer from 1 to 100000000 or null, got 0",
             ])
     }
 

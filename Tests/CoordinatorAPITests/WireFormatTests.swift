@@ -42,13 +42,43 @@ final class WireFormatTests: XCTestCase {
         let problems = config.problems()
         XCTAssertEqual(problems.count, 6, "\(problems)")
         XCTAssertTrue(problems[0].hasPrefix("name: only letters"), problems[0])
-        XCTAssertTrue(problems.contains("style_sha256: expected 64 lowercase hex digits, got \"ABC\""))
-        XCTAssertTrue(problems.contains("image_size: must be positive, got 0"))
-        XCTAssertTrue(problems.contains("batch_size: must be positive, got -1"))
-        XCTAssertTrue(problems.contains("lr: must be a positive number, got nan"))
-        XCTAssertTrue(problems.contains("style_weight: must be a non-negative number, got -1.0"))
+        XCTAssertTrue(problems.contains("style_sha256: expected 64 lowercase hex digits, got \"ABC\""), "\(problems)")
+        XCTAssertTrue(problems.contains("image_size: must be from 8 to 2048, got 0"), "\(problems)")
+        XCTAssertTrue(problems.contains("batch_size: must be positive, got -1"), "\(problems)")
+        XCTAssertTrue(problems.contains("lr: must be a positive number at most 10.0, got nan"), "\(problems)")
+        XCTAssertTrue(problems.contains("style_weight: must be a non-negative number at most 1e+20, got -1.0"), "\(problems)")
         XCTAssertEqual(JobConfig.nameProblem(".hidden"), "must not start with '.'")
         XCTAssertEqual(JobConfig.nameProblem(String(repeating: "x", count: 129)), "longer than 128 bytes")
+    }
+
+    /// Issue 11, findings 1 and 3: no value may be large enough to overflow arithmetic on the
+    /// coordinator or to make a worker allocate what it cannot (a "poison" job).
+    func testEveryValueHasAnUpperBound() {
+        let huge = 4_611_686_018_427_387_904
+        var config = JobConfig(name: "poison", styleSHA256: sha, imageSize: 1 << 31, styleSize: 1 << 20, batchSize: 1 << 20,
+                               epochs: huge, maxImages: huge, steps: huge, checkpointEvery: huge, priority: Int.max,
+                               maxAttempts: 1_000_000)
+        config.lr = 1e300
+        config.contentWeight = .infinity
+        let keys = config.problems().map { String($0.prefix { $0 != ":" }) }
+        XCTAssertEqual(Set(keys), ["image_size", "style_size", "batch_size", "epochs", "max_images", "steps",
+                                   "checkpoint_every", "max_attempts", "priority", "lr", "content_weight"], "\(config.problems())")
+        XCTAssertEqual(config.plannedImages, Int.max, "saturates instead of trapping")
+        XCTAssertTrue(config.problems().contains("steps: must be from 1 to 100000000, got 4611686018427387904"))
+    }
+
+    func testAStepMustFitInMemoryNotOnlyEachValue() {
+        let ok = JobConfig(name: "big", styleSHA256: sha, imageSize: 1024, batchSize: 2)
+        XCTAssertEqual(ok.problems(), [])
+        let tooMuch = JobConfig(name: "big", styleSHA256: sha, imageSize: 1024, batchSize: 4)
+        XCTAssertEqual(tooMuch.problems(), ["batch_size × image_size²: 4 × 1024² is more than 2097152 pixels a step"])
+        XCTAssertEqual(JobConfig(name: "odd", styleSHA256: sha, imageSize: 30).problems(),
+                       ["image_size: must be a multiple of 4, got 30"])
+    }
+
+    func testControlCharactersInANameAreEscapedInTheMessage() {
+        let problems = JobConfig(name: "x\u{1B}[2Jy", styleSHA256: sha).problems()
+        XCTAssertEqual(problems, [#"name: only letters, digits, '.', '_' and '-' are allowed, got "x\u{1B}[2Jy""#])
     }
 
     func testJobStatusWritesEveryKeyWithNullForUnknowns() throws {

@@ -67,6 +67,22 @@ final class QueueTests: XCTestCase {
                        "submitted with force while job \(wave.job.id) is running")
     }
 
+    /// Issue 11, finding 1: `steps * batch_size` trapped on a huge `steps` and one request
+    /// killed the coordinator. The store refuses the config, naming the value, and lives on.
+    func testAHugeStepCountIsRefusedNotATrap() async throws {
+        let (store, _, _) = try makeStore(self)
+        var huge = config("huge")
+        huge.steps = 4_611_686_018_427_387_904
+        await assertStoreError(try await store.submitJobs([huge])) { error in
+            guard case .invalidConfig(let reason) = error else { return false }
+            return reason.contains("steps: must be from 1 to 100000000, got 4611686018427387904")
+        }
+        let jobs = try await store.jobs()
+        XCTAssertEqual(jobs.count, 0)
+        let ok = try await store.submitJobs([config("fine", steps: 10)])
+        XCTAssertEqual(ok.created.count, 1, "the store keeps working")
+    }
+
     func testInvalidConfigsCreateNothing() async throws {
         // Given one good config and two bad ones
         let (store, _, _) = try makeStore(self)
@@ -79,7 +95,7 @@ final class QueueTests: XCTestCase {
         await assertStoreError(try await store.submitJobs([config("ok"), bad, traversal])) { error in
             guard case .invalidConfig(let reason) = error else { return false }
             // Then every problem is reported with its index and key
-            return reason.contains("configs[1] (ok-2): image_size: must be positive, got -3")
+            return reason.contains("configs[1] (ok-2): image_size: must be from 8 to 2048, got -3")
                 && reason.contains("configs[1] (ok-2): lr:")
                 && reason.contains("configs[2] (../etc/passwd): name:")
         }
