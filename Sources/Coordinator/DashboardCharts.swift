@@ -22,7 +22,7 @@ extension DashboardPage {
         svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(w - left - right)\" height=\"\(hgt - top - bottom)\" class=\"plot\"/>"
         // A little margin keeps flat curves off the frame.
         let y0 = log10(lo) - 0.05, y1 = max(log10(hi) + 0.05, log10(lo) + 0.3)
-        let s0 = Double(first.step), s1 = max(Double(last.step), s0 + 1)
+        let s0 = Double(first.step), s1 = max(Double(last.step), s0 + 1, s0.nextUp)
         func x(_ step: Double) -> Double { left + (step - s0) / (s1 - s0) * (w - left - right) }
         func y(_ v: Double) -> Double { top + (1 - (log10(v) - y0) / (y1 - y0)) * (hgt - top - bottom) }
         let ticks = logTicks(from: y0, to: y1)
@@ -37,7 +37,7 @@ extension DashboardPage {
             // Labels near the frame's ends are aligned inwards so that none is cut off.
             let anchor = x(s) > w - right - 16 ? "end" : (x(s) < left + 16 ? "start" : "middle")
             svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%@\" class=\"axis\">%d</text>",
-                          x(s), hgt - bottom + 14, anchor, Int(s))
+                          x(s), hgt - bottom + 14, anchor, Int(clamping: s))
         }
         for (name, key) in series {
             let pts = points.filter { $0[keyPath: key] > 0 && $0[keyPath: key].isFinite }
@@ -86,7 +86,10 @@ extension DashboardPage {
     /// Round tick values from a to b, about five of them.
     static func linearTicks(from a: Double, to b: Double) -> [Double] {
         let step = max(1, niceStep((b - a) / 5))
-        return stride(from: (a / step).rounded(.up) * step, through: b, by: step).map { $0 }
+        let first = (a / step).rounded(.up) * step
+        // Near 2^53 and beyond, adding a step may not change a double: stride would never end.
+        guard a.isFinite, b.isFinite, first + step > first, (b - first) / step < 20 else { return [a, b] }
+        return stride(from: first, through: b, by: step).map { $0 }
     }
 
     /// 1, 2 or 5 times a power of ten, at least `raw`.

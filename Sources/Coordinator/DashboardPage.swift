@@ -90,7 +90,7 @@ public enum DashboardPage {
             h += "<td class=\"progress\">" + bar(frac, state: j.state.rawValue, width: 150)
             h += " <b>\(Int((frac * 100).rounded()))%</b> <small>\(j.step)/\(j.stepsTotal.map(String.init) ?? "?")</small>"
             if j.resumedFromStep > 0 { h += " <small>↻\(j.resumedFromStep)</small>" }
-            h += "</td><td class=\"num\">\(j.imagesPerS.map { String(format: "%.2f", $0) } ?? "—")</td>"
+            h += "</td><td class=\"num\">\(j.imagesPerS.map(short) ?? "—")</td>"
             h += "<td class=\"num\">\(j.etaS.map(duration) ?? "—")</td>"
             h += "<td class=\"num\">\(j.content.map(short) ?? "—")</td><td class=\"num\">\(j.style.map(short) ?? "—")</td>"
             h += "<td class=\"num\"><b>\(j.total.map(short) ?? "—")</b></td>"
@@ -157,7 +157,10 @@ public enum DashboardPage {
         return String(format: "%.3ge%d", v / pow(10, Double(e)), e)
     }
 
+    /// `1h02m` or `3m07s`; `—` for what is not a time a person would wait (negative, not
+    /// finite, or beyond a year: a worker's `images_per_s: 1e-300` makes such an ETA).
     static func duration(_ s: Double) -> String {
+        guard s.isFinite, s >= 0, s < 366 * 86_400 else { return "—" }
         let t = Int(s.rounded())
         return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t / 60 % 60) : String(format: "%dm%02ds", t / 60, t % 60)
     }
@@ -169,10 +172,11 @@ public enum DashboardPage {
         return f.string(from: d) + " UTC"
     }
 
-    /// `s` with `& < > " '` escaped, safe in text and in quoted attributes.
+    /// `s` with `& < > " '` escaped, safe in text and in quoted attributes; control
+    /// characters shown as `\u{1B}` and the text bounded (it may come from a worker).
     static func escape(_ s: String) -> String {
         var out = ""
-        for ch in s {
+        for ch in Sanitize.oneLine(s, limit: 4 * Sanitize.maxFreeText) {
             switch ch {
             case "&": out += "&amp;"
             case "<": out += "&lt;"

@@ -192,4 +192,7 @@ public enum JobLimits {
     public static let priority = -1_000_000...1_000_000
     public static let maxLR = 10.0
     public static let maxWeight = 1e20
+    /// The largest step or image count a report may carry (about 10^12: far beyond any real
+    /// run, far below where arithmetic on it could overflow).
+    public static let maxCount = 1 << 40
 }

@@ -104,13 +104,20 @@ extension JobStore {
 
     static func check(_ progress: JobProgress, jobID: Int64) throws {
         var problems: [String] = []
-        if progress.step < 0 { problems.append("step must be >= 0, got \(progress.step)") }
-        if progress.imagesDone < 0 { problems.append("images_done must be >= 0, got \(progress.imagesDone)") }
+        let limit = JobLimits.maxCount
+        if !(0...limit).contains(progress.step) { problems.append("step must be from 0 to \(limit), got \(progress.step)") }
+        if !(0...limit).contains(progress.imagesDone) {
+            problems.append("images_done must be from 0 to \(limit), got \(progress.imagesDone)")
+        }
         if let speed = progress.imagesPerS, !(speed.isFinite && speed >= 0) {
             problems.append("images_per_s must be a finite number >= 0, got \(speed)")
         }
-        if let total = progress.stepsTotal, total <= 0 { problems.append("steps_total must be positive") }
-        if let total = progress.imagesTotal, total <= 0 { problems.append("images_total must be positive") }
+        if let total = progress.stepsTotal, !(1...limit).contains(total) {
+            problems.append("steps_total must be from 1 to \(limit), got \(total)")
+        }
+        if let total = progress.imagesTotal, !(1...limit).contains(total) {
+            problems.append("images_total must be from 1 to \(limit), got \(total)")
+        }
         if !problems.isEmpty {
             throw StoreError.invalidReport(jobID: jobID, reason: problems.joined(separator: "; "))
         }
@@ -118,9 +125,10 @@ extension JobStore {
 
     static func check(_ points: [LossPoint], jobID: Int64) throws {
         for p in points {
-            guard p.step >= 0, p.images >= 0, p.content.isFinite, p.style.isFinite, p.total.isFinite else {
+            let range = 0...JobLimits.maxCount
+            guard range.contains(p.step), range.contains(p.images), p.content.isFinite, p.style.isFinite, p.total.isFinite else {
                 throw StoreError.invalidReport(jobID: jobID, reason:
-                    "loss point at step \(p.step): step and images must be >= 0 and losses finite "
+                    "loss point at step \(p.step): step and images must be from 0 to \(JobLimits.maxCount) and losses finite "
                     + "(content \(p.content), style \(p.style), total \(p.total))")
             }
         }

@@ -50,8 +50,10 @@ extension JobStore {
     public func recordCheckpoint(jobID: Int64, token: String, step: Int, imagesSeen: Int,
                                  sha256: String, size: Int64, path: String) async throws -> CheckpointRecord {
         var problems: [String] = []
-        if step < 0 { problems.append("step must be >= 0, got \(step)") }
-        if imagesSeen < 0 { problems.append("images_seen must be >= 0, got \(imagesSeen)") }
+        if !(0...JobLimits.maxCount).contains(step) { problems.append("step must be from 0 to \(JobLimits.maxCount), got \(step)") }
+        if !(0...JobLimits.maxCount).contains(imagesSeen) {
+            problems.append("images_seen must be from 0 to \(JobLimits.maxCount), got \(imagesSeen)")
+        }
         if !JobConfig.isSHA256(sha256) { problems.append("sha256 is not 64 lowercase hex digits") }
         if size < 0 { problems.append("size must be >= 0, got \(size)") }
         if path.isEmpty { problems.append("path is empty") }
@@ -67,6 +69,16 @@ extension JobStore {
             if step < job.resumedFromStep {
                 return .failure(.invalidReport(jobID: jobID, reason:
                     "checkpoint step \(step) is before step \(job.resumedFromStep) this attempt resumed from"))
+            }
+            // A step past the job's end would become the latest checkpoint for good, and every
+            // later attempt would resume from it (issue 11, finding 4).
+            if let total = job.config.plannedSteps ?? job.stepsTotal, step > total {
+                return .failure(.invalidReport(jobID: jobID, reason:
+                    "checkpoint step \(step) is past the job's last step \(total)"))
+            }
+            if imagesSeen > step.multipliedReportingOverflow(by: job.config.batchSize).partialValue {
+                return .failure(.invalidReport(jobID: jobID, reason:
+                    "checkpoint at step \(step) claims \(imagesSeen) images, more than \(step) steps of \(job.config.batchSize)"))
             }
             var draft = NewCheckpoint(jobID: jobID, step: step, imagesSeen: imagesSeen,
                                       sha256: sha256, size: size, path: path, createdAt: now)

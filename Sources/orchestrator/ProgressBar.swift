@@ -1,3 +1,4 @@
+import CoordinatorAPI
 import Foundation
 
 /// A one-line progress bar on standard error with rate and ETA; on a non-terminal it prints a
@@ -24,7 +25,7 @@ struct ProgressBar {
         let eta = stepsDone > 0 ? elapsed / Double(stepsDone) * Double(total - step) : 0
         let frac = total > 0 ? Double(step) / Double(total) : 1
         if isTTY {
-            let width = 24, filled = Int(frac * Double(width))
+            let width = 24, filled = Int(clamping: min(1, max(0, frac)) * Double(width))
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
             let line = String(format: "\r%@ %3.0f%% %d/%d  %.2f %@/s  ETA %@  %@\u{1B}[K",
                               bar, frac * 100, step, total, rate, unit, formatDuration(eta), detail)
@@ -39,8 +40,10 @@ struct ProgressBar {
     func finish() { if isTTY { FileHandle.standardError.write(Data("\n".utf8)) } }
 }
 
+/// `1:02:03` or `2:05`; `--:--` for what is not a time a person would wait (negative, not
+/// finite, or beyond a year).
 func formatDuration(_ seconds: Double) -> String {
-    guard seconds.isFinite, seconds >= 0 else { return "--:--" }
+    guard seconds.isFinite, seconds >= 0, seconds < 366 * 86_400 else { return "--:--" }
     let s = Int(seconds.rounded())
     return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
 }

@@ -52,8 +52,9 @@ enum StatusTable {
         var rows: [[String]] = [header]
         for job in response.jobs {
             rows.append([
-                "\(job.id)", job.name, state(job), job.worker ?? "-", progress(job),
-                job.imagesPerS.map { String(format: "%.1f", $0) } ?? "-",
+                "\(job.id)", Sanitize.oneLine(job.name, limit: 64), state(job), job.worker.map { Sanitize.oneLine($0, limit: 64) } ?? "-",
+                progress(job),
+                job.imagesPerS.map { $0 < 1e6 ? String(format: "%.1f", $0) : String(format: "%.3g", $0) } ?? "-",
                 job.etaS.map(formatDuration) ?? "-",
                 job.content.map { String(format: "%.4g", $0) } ?? "-",
                 job.style.map { String(format: "%.4g", $0) } ?? "-",
@@ -75,7 +76,8 @@ enum StatusTable {
         }
         if response.jobs.isEmpty { out += "(no jobs)\n" }
         for job in response.jobs where job.state == .failed {
-            out += "job \(job.id) (\(job.name)) failed: \(job.failureReason ?? "no reason recorded")\n"
+            out += "job \(job.id) (\(Sanitize.oneLine(job.name, limit: 64))) failed: "
+                + "\(job.failureReason.map { Sanitize.oneLine($0) } ?? "no reason recorded")\n"
         }
         let t = response.totals
         out += "\(response.jobs.count) jobs: \(t.queued) queued, \(t.running) running, \(t.succeeded) succeeded, "
@@ -93,12 +95,12 @@ enum StatusTable {
         guard let total = job.stepsTotal, total > 0 else {
             return job.state == .succeeded ? bar(1) + " 100%" : "step \(job.step)"
         }
-        let frac = min(1, Double(job.step) / Double(total))
+        let frac = min(1, max(0, Double(job.step) / Double(total)))
         return bar(frac) + String(format: " %3.0f%% ", frac * 100) + "\(job.step)/\(total)"
     }
 
     static func bar(_ frac: Double, width: Int = 16) -> String {
-        let filled = Int((frac * Double(width)).rounded(.down))
+        let filled = Int(clamping: (min(1, max(0, frac)) * Double(width)).rounded(.down))
         return String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
     }
 
@@ -114,6 +116,6 @@ enum StatusTable {
         let levels = Array("▁▂▃▄▅▆▇█")
         let lo = sampled.min()!, hi = sampled.max()!
         guard hi > lo else { return String(repeating: "▄", count: sampled.count) }
-        return String(sampled.map { levels[min(7, Int(($0 - lo) / (hi - lo) * 7.999))] })
+        return String(sampled.map { levels[min(7, max(0, Int(clamping: ($0 - lo) / (hi - lo) * 7.999)))] })
     }
 }
