@@ -107,7 +107,8 @@ public struct CoordinatorClient: Sendable {
     static func httpError(status: Int, body: Data) -> ClientError {
         if let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
            let message = object["error"] as? String {
-            return .http(status: status, message: message)
+            // The coordinator's words reach a terminal: bounded, control characters escaped.
+            return .http(status: status, message: Sanitize.oneLine(message))
         }
         let reason = HTTPResponseStatus(statusCode: status).reasonPhrase
         return .http(status: status, message: "\(reason), without a coordinator error body (is this a coordinator?)")

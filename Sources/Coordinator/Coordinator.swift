@@ -116,7 +116,7 @@ struct CoordinatorCore: Sendable {
         }
         let sha = try ArtifactStore.checked(shaText)
         let job = try await requireJob(jobID)
-        guard job.state == .running, job.leaseToken == token else {
+        guard job.state == .running, constantTimeEqual(job.leaseToken, token) else {
             throw APIError(StoreError.staleLease(jobID: jobID, reason: job.state == .running
                 ? "the lease token is not the job's current one" : "the job is \(job.state.rawValue)"))
         }

@@ -50,3 +50,14 @@ public enum FileDigest {
         hexString(SHA256.hash(data: data))
     }
 }
+
+/// True if `a` and `b` are the same bytes, in a time that depends only on their lengths (lease
+/// tokens and digests are compared this way, so that timing tells an attacker nothing).
+public func constantTimeEqual(_ a: String?, _ b: String) -> Bool {
+    guard let a else { return false }
+    let x = Array(a.utf8), y = Array(b.utf8)
+    guard x.count == y.count else { return false }
+    var diff: UInt8 = 0
+    for i in x.indices { diff |= x[i] ^ y[i] }
+    return diff == 0
+}

@@ -20,7 +20,7 @@ extension JobStore {
         try Self.check(lossPoints, jobID: jobID)
         return try await writeCommitting("completeJob") { db, now in
             if let done = try Job.fetchOne(db, key: jobID), done.state == .succeeded,
-               done.leaseToken == token, done.modelSHA256 == modelSHA256 {
+               constantTimeEqual(done.leaseToken, token), done.modelSHA256 == modelSHA256 {
                 return .success(done)
             }
             var job: Job
@@ -51,7 +51,8 @@ extension JobStore {
     /// - Throws: `staleLease`, `notFound`.
     @discardableResult
     public func failJob(jobID: Int64, token: String, reason: String, retryable: Bool) async throws -> Job {
-        try await writeCommitting("failJob") { db, now in
+        let reason = Sanitize.oneLine(reason)
+        return try await writeCommitting("failJob") { db, now in
             var job: Job
             switch try Self.fence(db, jobID: jobID, token: token, now: now) {
             case .success(let fenced): job = fenced
@@ -81,7 +82,8 @@ extension JobStore {
     /// - Throws: `staleLease`, `notFound`.
     @discardableResult
     public func releaseJob(jobID: Int64, token: String, reason: String = "released by worker") async throws -> Job {
-        try await writeCommitting("releaseJob") { db, now in
+        let reason = Sanitize.oneLine(reason)
+        return try await writeCommitting("releaseJob") { db, now in
             var job: Job
             switch try Self.fence(db, jobID: jobID, token: token, now: now) {
             case .success(let fenced): job = fenced

@@ -10,7 +10,8 @@ extension JobStore {
     /// `now + leaseDuration` (the store's default if nil); its progress restarts from its
     /// latest checkpoint (`resumedFromStep`, `step` and `imagesDone` are the checkpoint's, 0
     /// without one) and loss points after that step, left by an abandoned attempt, are
-    /// dropped. Also upserts the worker's row. Returns nil when nothing is queued.
+    /// dropped. Also upserts the worker's row (only when it gets a job). Returns nil when
+    /// nothing is queued.
     public func leaseNextJob(worker: String, host: String, threads: Int,
                              leaseDuration: TimeInterval? = nil) async throws -> Lease? {
         if let problem = JobConfig.nameProblem(worker) {
@@ -22,9 +23,15 @@ extension JobStore {
         }
         return try await write("leaseNextJob") { db, now in
             _ = try Self.expireDue(db, now: now)
-            try Self.touchWorker(db, name: worker, host: host, threads: threads, now: now)
             guard var job = try Job.filter(Job.Columns.state == JobState.queued)
-                .order(Job.Columns.priority.desc, Job.Columns.id).fetchOne(db) else { return nil }
+                .order(Job.Columns.priority.desc, Job.Columns.id).fetchOne(db) else {
+                // A worker that gets nothing gets no row (and so no metrics series) either;
+                // one already known is seen again.
+                try db.execute(sql: "UPDATE workers SET last_seen = ? WHERE name = ?",
+                               arguments: [now.timeIntervalSince1970, worker])
+                return nil
+            }
+            try Self.touchWorker(db, name: worker, host: host, threads: threads, now: now)
             let checkpoint = try job.latestCheckpointID.flatMap { try CheckpointRecord.fetchOne(db, key: $0) }
             let resume = checkpoint?.step ?? 0
             let token = Self.newToken()
@@ -113,12 +120,12 @@ extension JobStore {
         guard let before = try Job.fetchOne(db, key: jobID) else { return .failure(.notFound(jobID: jobID)) }
         _ = try expireDue(db, now: now)
         let job = try fetchJob(db, jobID)
-        if before.state == .running, before.leaseToken == token, job.state != .running {
+        if before.state == .running, constantTimeEqual(before.leaseToken, token), job.state != .running {
             let at = before.leaseExpiresAt.map(iso) ?? "?"
             return .failure(.staleLease(jobID: jobID, reason:
                 "lease expired at \(at); job is now \(job.state.rawValue) (attempt \(job.attempt))"))
         }
-        guard job.leaseToken == token else {
+        guard constantTimeEqual(job.leaseToken, token) else {
             let holder = job.state == .running ? ", leased to \(job.leaseOwner ?? "?")" : ""
             return .failure(.staleLease(jobID: jobID, reason:
                 "token does not hold the job's current lease (job is \(job.state.rawValue)\(holder))"))

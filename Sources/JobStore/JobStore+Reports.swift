@@ -22,7 +22,7 @@ extension JobStore {
         try Self.check(lossPoints, jobID: jobID)
         let defaultDuration = leaseDuration
         return try await writeCommitting("heartbeat") { db, now in
-            if let job = try Job.fetchOne(db, key: jobID), job.state == .cancelled, job.leaseToken == token {
+            if let job = try Job.fetchOne(db, key: jobID), job.state == .cancelled, constantTimeEqual(job.leaseToken, token) {
                 return .success(.cancelled)
             }
             var job: Job
@@ -75,10 +75,6 @@ extension JobStore {
             if let total = job.config.plannedSteps ?? job.stepsTotal, step > total {
                 return .failure(.invalidReport(jobID: jobID, reason:
                     "checkpoint step \(step) is past the job's last step \(total)"))
-            }
-            if imagesSeen > step.multipliedReportingOverflow(by: job.config.batchSize).partialValue {
-                return .failure(.invalidReport(jobID: jobID, reason:
-                    "checkpoint at step \(step) claims \(imagesSeen) images, more than \(step) steps of \(job.config.batchSize)"))
             }
             var draft = NewCheckpoint(jobID: jobID, step: step, imagesSeen: imagesSeen,
                                       sha256: sha256, size: size, path: path, createdAt: now)

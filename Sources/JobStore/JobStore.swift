@@ -140,7 +140,7 @@ public final class JobStore: Sendable {
             INSERT INTO workers (name, host, threads, last_seen) VALUES (?, ?, ?, ?)
             ON CONFLICT(name) DO UPDATE SET host = excluded.host, threads = excluded.threads,
                 last_seen = excluded.last_seen
-            """, arguments: [name, host, threads, now.timeIntervalSince1970])
+            """, arguments: [name, Sanitize.oneLine(host, limit: 255), min(max(threads, 0), 1 << 16), now.timeIntervalSince1970])
     }
 
     /// Forgets that `worker` holds `jobID` (the job left `running`).

@@ -115,7 +115,7 @@ final class BadInputTests: XCTestCase {
             let r2 = try await client.send(.post, "/v1/jobs", body: ["jobs": bad])
             XCTAssertEqual(r2.status, .badRequest)
             XCTAssertTrue(errorText(r2).contains("name:"), errorText(r2))
-            XCTAssertTrue(errorText(r2).contains("image_size: must be positive, got -3"), errorText(r2))
+            XCTAssertTrue(errorText(r2).contains("image_size: must be from 8 to 2048, got -3"), errorText(r2))
             let v8 = try await h.store.jobs().count
             XCTAssertEqual(v8, 0)
             let badWorker = try await client.send(.post, "/v1/lease", json: #"{"worker": "../w", "host": "h", "threads": 1}"#)

@@ -81,12 +81,12 @@ final class HostileValuesTests: XCTestCase {
             _ = try await client.submit(["wave"], style: style, steps: 4)
             let lease = try await client.lease()
             let data = Data("checkpoint bytes".utf8)
+            let absurd = try await client.putCheckpoint(job: 1, step: 2, images: Int.max, data: data, leaseToken: lease.token)
+            XCTAssertEqual(absurd.status, .badRequest, String(buffer: absurd.body))
             for step in [Int.max, 5] {
                 let r = try await client.putCheckpoint(job: 1, step: step, images: 1, data: data, leaseToken: lease.token)
                 XCTAssertEqual(r.status, .badRequest, "step \(step): \(String(buffer: r.body))")
             }
-            let tooMany = try await client.putCheckpoint(job: 1, step: 2, images: 3, data: data, leaseToken: lease.token)
-            XCTAssertEqual(tooMany.status, .badRequest, "2 steps of batch 1 cannot have seen 3 images")
             let ok = try await client.putCheckpoint(job: 1, step: 2, images: 2, data: data, leaseToken: lease.token)
             XCTAssertEqual(ok.status, .created, String(buffer: ok.body))
             let detail = try decode(JobDetail.self, try await client.send(.get, "/v1/jobs/1"))
