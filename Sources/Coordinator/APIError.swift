@@ -28,8 +28,13 @@ struct APIError: Error, HTTPResponseError, CustomStringConvertible {
     static func notFound(_ message: String) -> APIError { APIError(.notFound, message) }
 
     /// The answer to a store refusal: notFound → 404, staleLease / invalidTransition → 409,
-    /// invalidConfig / invalidReport → 400, database → 500.
+    /// invalidConfig / invalidReport → 400, a full disk → 507, database → 500.
     init(_ error: StoreError) {
+        if error.isStorageFull {
+            self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"),
+                      "the coordinator's disk is full; try again later (\(error.description))")
+            return
+        }
         switch error {
         case .notFound: self.init(.notFound, error.description)
         case .staleLease, .invalidTransition: self.init(.conflict, error.description)

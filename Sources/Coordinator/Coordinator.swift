@@ -60,6 +60,12 @@ public func buildCoordinator(
 /// server accepts connections.
 public func runCoordinator(_ config: CoordinatorConfig, store: JobStore, logger: Logger? = nil,
                            onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+    // The time this coordinator was down is not the workers' fault: every running lease gets a
+    // full period from now before it can expire (a worker that died meanwhile is noticed then).
+    let extended = try await store.grantGrace()
+    if extended > 0 {
+        (logger ?? Logger(label: "coordinator")).info("\(extended) running lease(s) given a full lease period of grace after the restart")
+    }
     let app = try buildCoordinator(config, store: store, logger: logger) { channel in
         onListening(channel.localAddress.map(describeAddress) ?? "\(config.host):\(config.port)")
     }

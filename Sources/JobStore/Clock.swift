@@ -9,12 +9,24 @@ public protocol StoreClock: Sendable {
     func now() -> Date
 }
 
-/// The wall clock.
+/// The wall clock, read once, then advanced by the monotonic clock: within a process, lease
+/// deadlines and the time since a heartbeat follow real elapsed time, so a wall-clock jump
+/// (an NTP step, a suspended VM, an operator's `date -s`) neither expires leases nor prolongs
+/// them. Across restarts the coordinator grants every running lease a full period of grace
+/// (`JobStore.grantGrace`), which covers a jump between two runs.
 public struct SystemClock: StoreClock {
-    public init() {}
+    private let wallAtStart: Date
+    private let monotonicAtStart: UInt64
 
-    /// `Date()`.
-    public func now() -> Date { Date() }
+    public init() {
+        wallAtStart = Date()
+        monotonicAtStart = DispatchTime.now().uptimeNanoseconds
+    }
+
+    /// The wall time at creation plus the monotonic time since.
+    public func now() -> Date {
+        wallAtStart.addingTimeInterval(Double(DispatchTime.now().uptimeNanoseconds - monotonicAtStart) / 1e9)
+    }
 }
 
 /// A clock that only moves when told to, for tests. Thread-safe.
@@ -48,4 +60,14 @@ public final class ManualClock: StoreClock, @unchecked Sendable {
         defer { lock.unlock() }
         current = date
     }
+}
+
+/// A thread-safe boolean.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+    func clear() { lock.withLock { value = false } }
 }

@@ -14,6 +14,10 @@ public final class JobStore: Sendable {
     let clock: any StoreClock
     /// The default lease length, used when `leaseNextJob` is not given one.
     public let leaseDuration: TimeInterval
+    /// Set when a write failed because the disk (or SQLite's size limit) was full: heartbeats
+    /// could not extend leases meanwhile, so the next write that succeeds first grants every
+    /// running lease a full period of grace.
+    let storageTrouble = Flag()
 
     /// Opens (creating if needed, with its parent directory) the store at `path` and runs
     /// any pending migrations.
@@ -89,15 +93,44 @@ public final class JobStore: Sendable {
     func write<T: Sendable>(_ operation: String,
                             _ body: @escaping @Sendable (Database, Date) throws -> T) async throws -> T {
         let clock = self.clock
+        let recovering = storageTrouble.isSet
+        let defaultDuration = leaseDuration
         do {
-            return try await dbWriter.write { db in try body(db, clock.now()) }
+            let result = try await dbWriter.write { db in
+                let now = clock.now()
+                if recovering { _ = try Self.extendRunningLeases(db, now: now, defaultDuration: defaultDuration) }
+                return try body(db, now)
+            }
+            if recovering { storageTrouble.clear() }
+            return result
         } catch let error as StoreError {
             throw error
         } catch let error as CancellationError {
             throw error
         } catch {
-            throw StoreError.database(operation: operation, underlying: error)
+            let wrapped = StoreError.database(operation: operation, underlying: error)
+            if wrapped.isStorageFull { storageTrouble.set() }
+            throw wrapped
         }
+    }
+
+    /// Gives every running lease at least a full lease period from now: the coordinator calls
+    /// it at start, so that time it was down (or a clock jump between two runs) is not charged
+    /// to the workers. Returns the number of leases extended.
+    @discardableResult
+    public func grantGrace() async throws -> Int {
+        let defaultDuration = leaseDuration
+        return try await write("grantGrace") { db, now in
+            try Self.extendRunningLeases(db, now: now, defaultDuration: defaultDuration)
+        }
+    }
+
+    static func extendRunningLeases(_ db: Database, now: Date, defaultDuration: TimeInterval) throws -> Int {
+        try db.execute(sql: """
+            UPDATE jobs SET lease_expires_at = MAX(COALESCE(lease_expires_at, 0), ? + COALESCE(lease_seconds, ?))
+            WHERE state = 'running'
+            """, arguments: [now.timeIntervalSince1970, defaultDuration])
+        return db.changesCount
     }
 
     /// Like `write`, for verbs that must commit some changes (an expiry noticed on the way)

@@ -1,5 +1,6 @@
 import CoordinatorAPI
 import Foundation
+import GRDB
 
 // MARK: - Errors
 
@@ -20,6 +21,18 @@ public enum StoreError: Error, CustomStringConvertible {
     case invalidReport(jobID: Int64, reason: String)
     /// SQLite (or the file system under it) failed during `operation`.
     case database(operation: String, underlying: any Error)
+
+    /// True for a write refused because the disk, or SQLite's size limit, is full (SQLITE_FULL,
+    /// or an I/O error that carried ENOSPC/EDQUOT): answered as 507, and a reason for grace.
+    public var isStorageFull: Bool {
+        guard case .database(_, let underlying) = self, let error = underlying as? DatabaseError else { return false }
+        if error.resultCode == .SQLITE_FULL { return true }
+        if error.resultCode == .SQLITE_IOERR {
+            let text = "\(error)".lowercased()
+            return text.contains("no space") || text.contains("quota")
+        }
+        return false
+    }
 
     public var description: String {
         switch self {

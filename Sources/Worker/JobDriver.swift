@@ -64,6 +64,9 @@ final class JobDriver {
         self.lease = lease
         jobDir = context.workDir.appendingPathComponent("job-\(lease.jobID)-attempt-\(lease.attempt)")
         heartbeatInterval = max(0.1, min(2, lease.leaseSeconds / 4))
+        // After an outage the coordinator grants one lease period of grace: retries must come
+        // back within it, so the backoff never waits longer than a third of the lease.
+        backoff = Backoff(maximum: max(0.25, min(10, lease.leaseSeconds / 3)))
         run = TrainingRun(step: lease.checkpoint?.step ?? 0, images: lease.checkpoint?.imagesSeen ?? 0)
     }
 

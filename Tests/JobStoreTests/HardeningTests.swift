@@ -64,3 +64,70 @@ final class HardeningTests: XCTestCase {
         }
     }
 }
+
+/// Issue 11, findings 6 and 8: time the coordinator could not hear its workers is not charged
+/// to them.
+final class GraceTests: XCTestCase {
+    /// Finding 6: after a restart, every lease whose deadline passed during the outage expired
+    /// at once with attempt + 1; three maintenance restarts failed every running job.
+    func testARestartGivesRunningLeasesAFullPeriodOfGrace() async throws {
+        let (store, clock, path) = try makeStore(self, leaseDuration: 60)
+        let id = try await submitOne(store, "wave", maxAttempts: 3)
+        let lease = try await lease(store, worker: "w1")
+        try store.close()
+
+        // The coordinator is down for five minutes, then starts again on the same file.
+        clock.advance(by: 300)
+        let restarted = try JobStore(path: path, clock: clock, leaseDuration: 60)
+        let extended = try await restarted.grantGrace()
+        XCTAssertEqual(extended, 1)
+        let expired = try await restarted.expireLeases()
+        XCTAssertEqual(expired, [], "no lease expires for the outage")
+
+        // The worker, still alive, is heard again: its lease holds and no attempt is charged.
+        clock.advance(by: 30)
+        let beat = try await restarted.heartbeat(jobID: id, token: lease.token, progress: JobProgress(step: 3, imagesDone: 3))
+        XCTAssertEqual(beat, .continue(leaseExpiresAt: clock.now().addingTimeInterval(60)))
+        // A worker that died during the outage is noticed one lease period later.
+        clock.advance(by: 61)
+        let late = try await restarted.expireLeases()
+        XCTAssertEqual(late.map(\.jobID), [id])
+        XCTAssertEqual(late.first?.attempt, 1)
+        try restarted.close()
+    }
+
+    /// Finding 8: with the disk full, heartbeats failed (500) and could not extend leases, and
+    /// when space returned every overdue lease expired at once.
+    func testLeasesSurviveAFullDiskAndGetGraceWhenSpaceReturns() async throws {
+        let (store, clock, _) = try makeStore(self, leaseDuration: 60)
+        let id = try await submitOne(store, "wave")
+        let lease = try await lease(store, worker: "w1")
+
+        // The disk fills up: SQLite may not grow the file any more.
+        try await store.dbWriter.write { db in
+            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 1
+            _ = try Int.fetchOne(db, sql: "PRAGMA max_page_count = \(pages)")
+        }
+        let points = (1...2000).map { LossPoint(step: $0, images: $0, content: 1, style: 1, total: 2) }
+        clock.advance(by: 20)
+        do {
+            _ = try await store.heartbeat(jobID: id, token: lease.token, progress: JobProgress(step: 2000, imagesDone: 2000),
+                                          lossPoints: points)
+            XCTFail("the heartbeat should not fit")
+        } catch let error as StoreError {
+            XCTAssertTrue(error.isStorageFull, "\(error)")
+        }
+        // The worker keeps trying for longer than its lease while the disk is full.
+        clock.advance(by: 120)
+
+        // Space returns.
+        try await store.dbWriter.write { db in _ = try Int.fetchOne(db, sql: "PRAGMA max_page_count = 1073741823") }
+        let expired = try await store.expireLeases()
+        XCTAssertEqual(expired, [], "the first write after the outage grants grace before expiring")
+        let beat = try await store.heartbeat(jobID: id, token: lease.token, progress: JobProgress(step: 2000, imagesDone: 2000),
+                                             lossPoints: points)
+        XCTAssertEqual(beat, .continue(leaseExpiresAt: clock.now().addingTimeInterval(60)))
+        let job = try await store.job(id: id)
+        XCTAssertEqual(job?.attempt, 1)
+    }
+}
