@@ -54,15 +54,21 @@ extension JobDriver {
             if let end = await heartbeat() { return end }
             if let first = run.unsentLosses(limit: 1).first, first.step <= ck.step { return nil }
         }
-        let result = await call("checkpoint upload") {
-            try await client.uploadCheckpoint(jobID: jobID, token: lease.token, step: ck.step,
-                                              imagesSeen: ck.imagesSeen, file: ck.url)
+        let (result, news) = await withKeepAlive {
+            await self.call("checkpoint upload") {
+                try await self.client.uploadCheckpoint(jobID: self.jobID, token: self.lease.token, step: ck.step,
+                                                       imagesSeen: ck.imagesSeen, file: ck.url)
+            }
         }
+        if let news { return await abandon(news) }
         switch result {
         case .ok:
             run.checkpointUploaded(ck)
             Log.info("job \(jobID): checkpoint step \(ck.step) uploaded")
-            if let preview = ck.preview { await uploadPreview(preview, step: ck.step) }
+            if let preview = ck.preview {
+                let (_, news) = await withKeepAlive { await self.uploadPreview(preview, step: ck.step) }
+                if let news { return await abandon(news) }
+            }
         case .retryLater: break
         case .stale(let why): return await abandon("stale lease: \(why)")
         case .refused(let why):
@@ -94,7 +100,12 @@ extension JobDriver {
     func finish(_ outcome: TrainingOutcome) async -> JobEnd {
         switch outcome {
         case let .finished(model, preview, step):
-            if let preview { await uploadPreview(preview, step: step) }
+            // Training is over, so the supervise loop sends no more heartbeats: every transfer
+            // from here on runs beside a keep-alive.
+            if let preview {
+                let (_, news) = await withKeepAlive { await self.uploadPreview(preview, step: step) }
+                if let news { return dropped(news) }
+            }
             return await complete(model: model)
         case let .failed(reason, retryable):
             Log.info("\(label): training failed: \(reason)")
@@ -111,7 +122,13 @@ extension JobDriver {
             if givingUp { return dropped("shutting down with the coordinator unreachable") }
             await waitForRetry()
             if modelSHA == nil {
-                switch await call("model upload", { try await client.uploadModel(jobID: jobID, token: lease.token, file: model) }) {
+                let (uploaded, news) = await withKeepAlive {
+                    await self.call("model upload") {
+                        try await self.client.uploadModel(jobID: self.jobID, token: self.lease.token, file: model)
+                    }
+                }
+                if let news { return dropped(news) }
+                switch uploaded {
                 case .ok(let sha): modelSHA = sha
                 case .retryLater: continue
                 case .stale(let why): return dropped("stale lease: \(why)")

@@ -103,13 +103,15 @@ final class JobDriver {
         }
         let c = lease.config
         let style = jobDir.appendingPathComponent("style-image")
-        if let setback = await download(c.styleSHA256, to: style, what: "style image") { return .failure(setback) }
+        let (styleSetback, news) = await withKeepAlive { await self.download(c.styleSHA256, to: style, what: "style image") }
+        if let news { return .failure(.stale(news)) }
+        if let styleSetback { return .failure(styleSetback) }
         var checkpointFile: URL?
         if let ck = lease.checkpoint {
             let url = jobDir.appendingPathComponent("resume-\(ck.step).safetensors")
-            if let setback = await download(ck.sha256, to: url, what: "checkpoint at step \(ck.step)") {
-                return .failure(setback)
-            }
+            let (setback, news) = await withKeepAlive { await self.download(ck.sha256, to: url, what: "checkpoint at step \(ck.step)") }
+            if let news { return .failure(.stale(news)) }
+            if let setback { return .failure(setback) }
             checkpointFile = url
         }
         var o = TrainingOptions()
@@ -145,6 +147,39 @@ final class JobDriver {
                 return .refused("cannot download the \(what): \(error)")
             }
         }
+    }
+
+    // MARK: - Keep-alive during transfers
+
+    /// Runs `transfer` while a keep-alive heartbeat (progress, no loss points) goes out every
+    /// `heartbeatInterval`, so that a long download or upload on a slow link never lets the lease
+    /// lapse. Returns the transfer's result, and why the job must stop if a keep-alive learned
+    /// that it was cancelled or that the lease is gone (nil otherwise).
+    func withKeepAlive<T>(_ transfer: () async -> T) async -> (T, String?) {
+        let client = self.client, jobID = self.jobID, token = lease.token
+        let interval = heartbeatInterval, run = self.run
+        let keeper = Task { () -> String? in
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+                if Task.isCancelled { break }
+                let p = run.progress
+                let beat = HeartbeatRequest(token: token, step: p.step, imagesDone: p.images, imagesPerS: p.imagesPerS,
+                                            stepsTotal: p.stepsTotal, imagesTotal: p.imagesTotal)
+                do {
+                    if case .cancel = try await client.heartbeat(jobID: jobID, beat) { return "cancelled" }
+                } catch let error as ClientError where error.isStaleLease {
+                    return "stale lease: \(error)"
+                } catch {
+                    continue  // unreachable: the transfer's own retries deal with that
+                }
+            }
+            return nil
+        }
+        let result = await transfer()
+        keeper.cancel()
+        let news = await keeper.value
+        lastHeartbeat = monotonicSeconds()
+        return (result, news)
     }
 
     // MARK: - Calls and backoff

@@ -142,11 +142,12 @@ final class Cluster {
     }
 
     @discardableResult
-    func startWorker(_ name: String, extra: [String] = [], namespace: String? = nil) throws -> ChildProcess {
+    func startWorker(_ name: String, extra: [String] = [], namespace: String? = nil,
+                     via coordinatorAddress: String? = nil) throws -> ChildProcess {
         let work = root.appendingPathComponent("work-\(name)")
         let child = try ChildProcess(
             label: "worker-\(name)-\(children.count)", executable: workerBinary,
-            arguments: ["--coordinator", address, "--dataset", datasetDir.path, "--name", name,
+            arguments: ["--coordinator", coordinatorAddress ?? address, "--dataset", datasetDir.path, "--name", name,
                         "--threads", "1", "--random-vgg", "--work-dir", work.path] + extra,
             environment: environment, logDir: logDir, namespace: namespace)
         children.append(child)

@@ -158,3 +158,38 @@ func secondsBetween(_ from: Double, _ to: Double) -> Double {
     return d
 }
 
+
+/// Issue 11, finding 5: a checkpoint or model upload sent no heartbeat, so on a slow link (an
+/// upload longer than the lease) the worker lost its lease, an attempt was charged, and this
+/// repeated until the job failed.
+final class SlowLinkTests: XCTestCase {
+    var cluster: Cluster?
+    var proxy: ThrottledProxy?
+
+    override func tearDown() {
+        proxy?.stop()
+        cluster?.shutdown(printLogs: (testRun?.failureCount ?? 0) > 0)
+        cluster = nil
+        super.tearDown()
+    }
+
+    func testUploadsLongerThanTheLeaseKeepTheLease() throws {
+        let cluster = try Cluster(leaseTimeout: 2)
+        self.cluster = cluster
+        let config = try cluster.writeConfig(styles: [("slow", 21, [:])], steps: 4, checkpointEvery: 2)
+        try cluster.startCoordinator()
+        try cluster.waitForCoordinator()
+        try cluster.submit(config)
+        // About 6.7 MB of weights per model and three times that per checkpoint (Adam's
+        // moments), at 4 MB/s: each upload takes several lease periods.
+        let proxy = try ThrottledProxy(targetPort: cluster.port, bytesPerSecond: 4 << 20)
+        self.proxy = proxy
+        let worker = try cluster.startWorker("w1", via: "127.0.0.1:\(proxy.port)")
+        let rows = try cluster.waitForAllFinished(timeout: 240)
+        let log = worker.stderr
+        XCTAssertEqual(rows.first?.state, "succeeded", log)
+        XCTAssertEqual(rows.first?.attempt, 1, "no attempt was charged for slow uploads: \(log)")
+        XCTAssertFalse(log.contains("stale lease"), log)
+        XCTAssertTrue(log.contains("checkpoint step 2 uploaded"), log)
+    }
+}
