@@ -57,7 +57,7 @@ final class JobDriver {
 
     var client: CoordinatorClient { context.client }
     var jobID: Int64 { lease.jobID }
-    var label: String { "job \(lease.jobID) \"\(lease.config.name)\"" }
+    var label: String { "job \(lease.jobID) \"\(Sanitize.oneLine(lease.config.name, limit: 128))\"" }
 
     init(context: WorkerContext, lease: LeaseResponse) {
         self.context = context
@@ -75,6 +75,13 @@ final class JobDriver {
         defer { try? FileManager.default.removeItem(at: jobDir) }
         let resume = lease.checkpoint.map { ", resuming from checkpoint at step \($0.step)" } ?? ""
         Log.info("leased \(label) attempt \(lease.attempt)\(resume)")
+        // The coordinator is not trusted blindly: a config past the limits (a "poison" job that
+        // would exhaust any machine) fails at once, without retry, naming the values.
+        let problems = lease.config.problems()
+        if !problems.isEmpty {
+            return await reportFailure(reason: "leased config refused by the worker: " + problems.joined(separator: "; "),
+                                       retryable: false)
+        }
         switch await prepare() {
         case .success(let setup):
             run.start(setup)

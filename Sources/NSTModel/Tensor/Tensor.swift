@@ -14,8 +14,8 @@ public final class Tensor {
 
     /// A view of the first elements of `base` with another shape; keeps `base` alive.
     public init(viewing base: Tensor, shape: [Int]) {
-        let count = shape.reduce(1, *)
-        precondition(count <= base.count, "view \(shape) larger than its storage \(base.shape)")
+        let count = Tensor.elementCount(shape)
+        if count > base.count { fatalError("view \(shape) larger than its storage \(base.shape)") }
         self.shape = shape
         self.count = count
         self.data = base.data
@@ -23,11 +23,26 @@ public final class Tensor {
         self.ownsStorage = false
     }
 
+    /// The number of elements of `shape`. NSTModel is built with `-Ounchecked`, where a
+    /// `precondition` is compiled out and `*` wraps silently: a wrapped count would allocate a
+    /// few bytes for a huge tensor and write far past them. So the product is checked here, and
+    /// a shape that cannot exist stops the process with its shape named (callers check sizes
+    /// from users and from the network before they get here: `TrainingSession`, `JobLimits`).
+    public static func elementCount(_ shape: [Int]) -> Int {
+        var n = 1
+        for d in shape {
+            if d < 0 { fatalError("negative dimension in tensor shape \(shape)") }
+            let (product, overflow) = n.multipliedReportingOverflow(by: d)
+            if overflow || product > Int.max / MemoryLayout<Float>.stride { fatalError("tensor shape \(shape) is too large") }
+            n = product
+        }
+        return n
+    }
+
     /// A zero-filled tensor.
     public init(shape: [Int]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
-        self.count = shape.reduce(1, *)
+        self.count = Tensor.elementCount(shape)
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else {

@@ -36,6 +36,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
 /// file list, batch after batch, cycling over epochs (no shuffling), so step k always trains on
 /// the same images and a resumed run repeats an uninterrupted one exactly.
 public final class TrainingSession {
+    /// The largest image or style side, and the most pixels in one batch, a session accepts
+    /// (the coordinator's JobLimits are tighter).
+    public static let maxSide = 8192
+    public static let maxBatchPixels = 1 << 24
     public let options: TrainingOptions
     public let dataset: ImageFolder
     public let trainer: Trainer
@@ -52,6 +56,16 @@ public final class TrainingSession {
         }
         guard options.styleSize >= 8 else { throw TrainingError.invalidOption("style size must be at least 8, got \(options.styleSize)") }
         guard options.batchSize >= 1 else { throw TrainingError.invalidOption("batch size must be at least 1, got \(options.batchSize)") }
+        // Sizes no machine can train (a step holds about 5 KB per pixel of the batch): refused
+        // here with their values, before any tensor is sized from them.
+        guard options.imageSize <= Self.maxSide, options.styleSize <= Self.maxSide else {
+            throw TrainingError.invalidOption("image and style sizes must be at most \(Self.maxSide), got \(options.imageSize) and \(options.styleSize)")
+        }
+        guard options.batchSize <= Self.maxSide,
+              options.batchSize * options.imageSize * options.imageSize <= Self.maxBatchPixels else {
+            throw TrainingError.invalidOption("batch size × image size² must be at most \(Self.maxBatchPixels) pixels, got "
+                                              + "\(options.batchSize) × \(options.imageSize)²")
+        }
         guard options.epochs >= 1 || options.steps != nil else { throw TrainingError.invalidOption("epochs must be at least 1") }
         if let s = options.steps, s < 1 { throw TrainingError.invalidOption("steps must be at least 1, got \(s)") }
         guard options.lr > 0, options.lr.isFinite else { throw TrainingError.invalidOption("lr must be positive, got \(options.lr)") }

@@ -100,6 +100,14 @@ final class TrainingSessionTests: XCTestCase {
         var o = options(steps: 2)
         o.imageSize = 18
         XCTAssertThrowsError(try session(o)) { XCTAssertTrue("\($0)".contains("multiple of 4")) }
+        // Issue 11, finding 3: sizes that would wrap a tensor's element count (NSTModel is built
+        // -Ounchecked) or ask for hundreds of GB are refused with their values.
+        o.imageSize = 1 << 31
+        XCTAssertThrowsError(try session(o)) { XCTAssertTrue("\($0)".contains("at most 8192, got 2147483648"), "\($0)") }
+        o.imageSize = 2048
+        o.batchSize = 64
+        XCTAssertThrowsError(try session(o)) { XCTAssertTrue("\($0)".contains("64 × 2048²"), "\($0)") }
+        XCTAssertEqual(Tensor.elementCount([2, 3, 4]), 24)
         let empty = dir.appendingPathComponent("empty")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         XCTAssertThrowsError(try TrainingSession(options: options(steps: 2), style: SyntheticImages.contentImage(index: 0, width: 8, height: 8),
