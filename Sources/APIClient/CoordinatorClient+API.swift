@@ -35,10 +35,26 @@ extension CoordinatorClient {
     }
 
     /// Downloads the artifact `sha256` to `destination`: streamed to a temporary file next to
-    /// it, verified, then renamed (an existing file is replaced only by verified content).
-    public func download(artifact sha256: String, to destination: URL) async throws {
+    /// it, verified, then renamed (an existing file is replaced only by verified content). At
+    /// most `expectedSize` bytes (when known, e.g. a checkpoint's), else `maxDownloadBytes`, are
+    /// written: a longer answer is cut and refused.
+    public func download(artifact sha256: String, to destination: URL, expectedSize: Int64? = nil) async throws {
         let response = try await send(.GET, "/v1/artifacts/\(try pathDigest(sha256))", transfer: true)
-        try await save(response, expected: sha256, to: destination)
+        try await save(response, expected: sha256, to: destination, limit: expectedSize ?? Self.maxDownloadBytes)
+    }
+
+    /// The most a download without a known size may write (the coordinator's uploads are
+    /// smaller): a coordinator cannot fill this machine's disk.
+    public static let maxDownloadBytes: Int64 = 2 << 30
+
+    /// The file-name stem of `job`'s fetched results: its name, which the coordinator only
+    /// accepts under the job-name rule; a name that breaks it (`../../x`) is refused, so that
+    /// nothing is written outside the chosen folder.
+    public static func fileStem(for job: JobStatus) throws -> String {
+        if let problem = JobConfig.nameProblem(job.name) {
+            throw ClientError.badResponse("job \(job.id) has a name that is not a safe file name (\(problem)); not fetched")
+        }
+        return job.name
     }
 
     // MARK: - Jobs (CLI)
@@ -78,7 +94,7 @@ extension CoordinatorClient {
         guard let sha = response.headers.first(name: APIHeader.contentSHA256), JobConfig.isSHA256(sha) else {
             throw ClientError.badResponse("the model download has no X-Content-SHA256 header")
         }
-        try await save(response, expected: sha, to: destination)
+        try await save(response, expected: sha, to: destination, limit: Self.maxDownloadBytes)
         return sha
     }
 
@@ -199,10 +215,13 @@ extension CoordinatorClient {
 
     /// Streams a 2xx response body to a temporary file beside `destination`, hashing it; on a
     /// match fsyncs and renames it into place, else removes it and throws `.checksumMismatch`.
-    func save(_ response: HTTPClientResponse, expected: String, to destination: URL) async throws {
+    func save(_ response: HTTPClientResponse, expected: String, to destination: URL, limit: Int64) async throws {
         guard (200..<300).contains(Int(response.status.code)) else {
             _ = try await successBody(response)
             return
+        }
+        if let declared = response.headers.first(name: "Content-Length").flatMap({ Int64($0) }), declared > limit {
+            throw ClientError.badResponse("the download of \(expected.prefix(12)) is \(declared) bytes, more than the \(limit) expected; not saved")
         }
         let dir = destination.deletingLastPathComponent()
         let temp = dir.appendingPathComponent(".\(destination.lastPathComponent).partial-\(UUID().uuidString)")
@@ -216,8 +235,13 @@ extension CoordinatorClient {
             if !renamed { try? FileManager.default.removeItem(at: temp) }
         }
         var hasher = SHA256Hasher()
+        var written: Int64 = 0
         do {
             for try await buffer in response.body {
+                written += Int64(buffer.readableBytes)
+                if written > limit {
+                    throw ClientError.badResponse("the download of \(expected.prefix(12)) exceeds the \(limit) bytes expected; not saved")
+                }
                 let data = Data(buffer: buffer)
                 hasher.update(data)
                 do { try handle.write(contentsOf: data) } catch {
@@ -225,6 +249,8 @@ extension CoordinatorClient {
                 }
             }
         } catch let error as LocalFileError {
+            throw error
+        } catch let error as ClientError {
             throw error
         } catch {
             throw unreachable(error)

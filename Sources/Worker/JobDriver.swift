@@ -110,13 +110,17 @@ final class JobDriver {
         }
         let c = lease.config
         let style = jobDir.appendingPathComponent("style-image")
-        let (styleSetback, news) = await withKeepAlive { await self.download(c.styleSHA256, to: style, what: "style image") }
+        let (styleSetback, news) = await withKeepAlive {
+            await self.download(c.styleSHA256, to: style, what: "style image", size: Self.maxStyleImageBytes)
+        }
         if let news { return .failure(.stale(news)) }
         if let styleSetback { return .failure(styleSetback) }
         var checkpointFile: URL?
         if let ck = lease.checkpoint {
             let url = jobDir.appendingPathComponent("resume-\(ck.step).safetensors")
-            let (setback, news) = await withKeepAlive { await self.download(ck.sha256, to: url, what: "checkpoint at step \(ck.step)") }
+            let (setback, news) = await withKeepAlive {
+                await self.download(ck.sha256, to: url, what: "checkpoint at step \(ck.step)", size: max(0, ck.size))
+            }
             if let news { return .failure(.stale(news)) }
             if let setback { return .failure(setback) }
             checkpointFile = url
@@ -130,15 +134,18 @@ final class JobDriver {
                                       checkpointEvery: max(1, c.checkpointEvery), workDir: jobDir))
     }
 
+    /// The largest style image a worker downloads (the coordinator's own limit is lower).
+    static let maxStyleImageBytes: Int64 = 256 << 20
+
     /// Downloads a verified artifact, retrying while the coordinator is unreachable and up to
     /// three times on a checksum mismatch; nil when done.
-    private func download(_ sha256: String, to url: URL, what: String) async -> Setback? {
+    private func download(_ sha256: String, to url: URL, what: String, size: Int64) async -> Setback? {
         var mismatches = 0
         while true {
             if givingUp { return .givingUp }
             await waitForRetry()
             do {
-                try await client.download(artifact: sha256, to: url)
+                try await client.download(artifact: sha256, to: url, expectedSize: size)
                 reachable()
                 return nil
             } catch let error as ClientError {

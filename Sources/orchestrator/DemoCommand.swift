@@ -200,9 +200,9 @@ struct Demo: AsyncParsableCommand {
         var models: [(String, URL)] = []
         do {
             for job in r.jobs where job.state == .succeeded {
-                let model = dir.appendingPathComponent("\(job.name).safetensors")
+                let model = dir.appendingPathComponent("\(try CoordinatorClient.fileStem(for: job)).safetensors")
                 _ = try await client.downloadModel(id: job.id, to: model)
-                try Data(try await client.lossesCSV(id: job.id).utf8).write(to: dir.appendingPathComponent("\(job.name).losses.csv"))
+                try Data(try await client.lossesCSV(id: job.id).utf8).write(to: dir.appendingPathComponent("\(try CoordinatorClient.fileStem(for: job)).losses.csv"))
                 models.append((job.name, model))
             }
         } catch { throw CLIError(error) }

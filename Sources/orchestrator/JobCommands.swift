@@ -99,10 +99,11 @@ struct Fetch: AsyncParsableCommand {
             }
             let unfinished = targets.filter { $0.state != .succeeded }
             for job in targets where job.state == .succeeded {
-                let model = dir.appendingPathComponent("\(job.name).safetensors")
+                let stem = try CoordinatorClient.fileStem(for: job)
+                let model = dir.appendingPathComponent("\(stem).safetensors")
                 let sha = try await client.downloadModel(id: job.id, to: model)
                 let csv = try await client.lossesCSV(id: job.id)
-                let csvURL = dir.appendingPathComponent("\(job.name).losses.csv")
+                let csvURL = dir.appendingPathComponent("\(stem).losses.csv")
                 do { try Data(csv.utf8).write(to: csvURL, options: .atomic) } catch {
                     throw CLIError("cannot write \(csvURL.path): \((error as NSError).localizedDescription)")
                 }
