@@ -45,8 +45,10 @@ public func buildCoordinator(
     PreviewsController(core: core).addRoutes(to: router.group("v1/jobs"))
     LeasesController(core: core).addRoutes(to: router.group("v1"))
 
+    let idle = config.idleTimeout.isFinite && config.idleTimeout > 0 ? config.idleTimeout : 75
     var app = Application(
         router: router,
+        server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(min(idle, 86_400) * 1e9)))),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "nst-coordinator"),
         onServerRunning: onServerRunning,
         logger: logger

@@ -28,6 +28,9 @@ public struct CoordinatorConfig: Sendable {
     /// Prometheus that cannot send `Authorization: Bearer`. Off by default: the metrics name
     /// workers and jobs.
     public var metricsPublic: Bool
+    /// A connection with no request for this long is closed (`serve --idle-timeout`), so that
+    /// idle or abandoned clients cannot hold connections open for ever.
+    public var idleTimeout: TimeInterval = 75
 
     public init(host: String = "127.0.0.1", port: Int = 7000, stateDir: URL, token: String? = nil,
                 leaseSeconds: TimeInterval = 60, maxUploadBytes: Int64 = 1 << 30,

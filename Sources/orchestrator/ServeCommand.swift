@@ -20,10 +20,15 @@ struct Serve: AsyncParsableCommand {
 
     @Flag(name: .customLong("metrics-public"), help: "Serve /metrics without the token (for a Prometheus without bearer auth).")
     var metricsPublic = false
+    @Option(name: .customLong("idle-timeout"), help: "Seconds before a connection without a request is closed.")
+    var idleTimeout: Double = 75
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
         guard leaseTimeout.isFinite, leaseTimeout > 0 else { throw ValidationError("--lease-timeout must be positive") }
+        guard idleTimeout.isFinite, idleTimeout > 0, idleTimeout <= 86_400 else {
+            throw ValidationError("--idle-timeout must be from 0 to 86400 seconds")
+        }
         guard !host.isEmpty else { throw ValidationError("--host must not be empty") }
     }
 
@@ -33,8 +38,9 @@ struct Serve: AsyncParsableCommand {
         if token == nil, !CoordinatorConfig.isLoopback(host: host) {
             throw CLIError("refusing to listen on \(host) without a token: set ORCHESTRATOR_TOKEN or pass --token-file (or listen on 127.0.0.1)")
         }
-        let config = CoordinatorConfig(host: host, port: port, stateDir: URL(fileURLWithPath: stateDir),
+        var config = CoordinatorConfig(host: host, port: port, stateDir: URL(fileURLWithPath: stateDir),
                                        token: token, leaseSeconds: leaseTimeout, metricsPublic: metricsPublic)
+        config.idleTimeout = idleTimeout
         let store: JobStore
         do { store = try JobStore(path: config.databasePath, leaseDuration: leaseTimeout) } catch { throw CLIError(error) }
         let dir = stateDir
