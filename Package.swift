@@ -82,7 +82,7 @@ let package = Package(
         ]),
         // The server: Hummingbird routes, dashboard, metrics, artifact store.
         .target(name: "Coordinator", dependencies: [
-            "CoordinatorAPI", "JobStore", "NSTModel",
+            "CoordinatorAPI", "JobStore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
