@@ -39,11 +39,10 @@ struct JobsController: Sendable {
 
     @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let summaries = try await core.store.jobs()
-        var statuses: [JobStatus] = []
-        statuses.reserveCapacity(summaries.count)
-        for summary in summaries {
-            let points = try await core.store.lossPoints(jobID: summary.job.id)
-            statuses.append(JobStatus(job: summary.job, latest: summary.latestLoss, totals: points.map(\.total)))
+        // Only the points the sparklines show, sampled in SQL (never whole curves).
+        let samples = try await core.store.sampledLossPoints(count: JobStatus.recentTotalsCount)
+        let statuses = summaries.map { summary in
+            JobStatus(job: summary.job, latest: summary.latestLoss, totals: (samples[summary.job.id] ?? []).map(\.total))
         }
         let counts = try await core.store.counts()
         let totals = JobsResponse.Totals(
