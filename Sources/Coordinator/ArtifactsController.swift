@@ -18,7 +18,7 @@ struct ArtifactsController: Sendable {
     @Sendable func upload(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let sha = try ArtifactStore.checked(context.parameters.get("sha256") ?? "")
         let size = try await core.artifacts.ingest(request.body, expected: sha, contentLength: try request.contentLength(),
-                                                   limit: core.config.maxUploadBytes)
+                                                   kind: .artifact)
         core.metrics.uploaded(size, kind: .artifact)
         return try json(UploadResponse(sha256: sha, size: size, step: nil), status: .created)
     }

@@ -58,7 +58,7 @@ struct LeasesController: Sendable {
         }
         let (token, sha) = try await core.fencedUploadHeaders(request, jobID: id)
         let size = try await core.artifacts.ingest(request.body, expected: sha, contentLength: try request.contentLength(),
-                                                   limit: core.config.maxUploadBytes)
+                                                   kind: .checkpoint)
         // The store fences again: a lease lost during the upload leaves the file unreferenced.
         try await core.store.recordCheckpoint(jobID: id, token: token, step: step, imagesSeen: seen, sha256: sha,
                                               size: size, path: try core.artifacts.relativePath(for: sha))
@@ -71,7 +71,7 @@ struct LeasesController: Sendable {
         let id = try context.jobID()
         let (_, sha) = try await core.fencedUploadHeaders(request, jobID: id)
         let size = try await core.artifacts.ingest(request.body, expected: sha, contentLength: try request.contentLength(),
-                                                   limit: core.config.maxUploadBytes)
+                                                   kind: .model)
         core.metrics.uploaded(size, kind: .model)
         return try json(UploadResponse(sha256: sha, size: size, step: nil), status: .created)
     }

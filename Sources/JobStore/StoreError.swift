@@ -1,5 +1,6 @@
 import CoordinatorAPI
 import Foundation
+import GRDB
 
 // MARK: - Errors
 
@@ -36,5 +37,14 @@ public enum StoreError: Error, CustomStringConvertible {
         case .database(let operation, let underlying):
             return "database error during \(operation): \(underlying)"
         }
+    }
+}
+
+extension StoreError {
+    /// A database failure because the disk is full (SQLite's `SQLITE_FULL`, also returned when
+    /// the database reaches `PRAGMA max_page_count`): the transaction was rolled back.
+    public var isStorageFull: Bool {
+        guard case .database(_, let underlying) = self, let error = underlying as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_FULL
     }
 }

@@ -21,6 +21,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("metrics-public"), help: "Serve /metrics without the token (for a Prometheus without bearer auth).")
     var metricsPublic = false
 
+    /// --max-store-bytes, --upload-timeout.
+    @OptionGroup var storage: StorageOptions
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
         guard leaseTimeout.isFinite, leaseTimeout > 0 else { throw ValidationError("--lease-timeout must be positive") }
@@ -33,8 +36,9 @@ struct Serve: AsyncParsableCommand {
         if token == nil, !CoordinatorConfig.isLoopback(host: host) {
             throw CLIError("refusing to listen on \(host) without a token: set ORCHESTRATOR_TOKEN or pass --token-file (or listen on 127.0.0.1)")
         }
-        let config = CoordinatorConfig(host: host, port: port, stateDir: URL(fileURLWithPath: stateDir),
+        var config = CoordinatorConfig(host: host, port: port, stateDir: URL(fileURLWithPath: stateDir),
                                        token: token, leaseSeconds: leaseTimeout, metricsPublic: metricsPublic)
+        storage.apply(to: &config)
         let store: JobStore
         do { store = try JobStore(path: config.databasePath, leaseDuration: leaseTimeout) } catch { throw CLIError(error) }
         let dir = stateDir

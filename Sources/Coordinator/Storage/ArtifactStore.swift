@@ -1,8 +1,6 @@
 import CoordinatorAPI
-import Crypto
 import Foundation
 import JobStore
-import NIOCore
 
 // MARK: - ArtifactStore
 
@@ -11,20 +9,38 @@ import NIOCore
 /// A path is only ever built from a validated 64-hex digest, so nothing a request says can
 /// reach another place on disk. Uploads are streamed to `tmp/`, hashed on the way, fsynced,
 /// renamed into place and the directory fsynced: a crash leaves either no file or a complete
-/// one, never a torn one.
+/// one, never a torn one (`ArtifactStore+Ingest.swift`).
 struct ArtifactStore: Sendable {
     let root: URL
     let tmp: URL
     /// The state directory, for the relative paths recorded in the database.
     let stateDir: URL
+    /// The largest upload of each kind: `StoragePolicy.uploadLimits`, capped by
+    /// `CoordinatorConfig.maxUploadBytes`.
+    let limits: UploadLimits
+    /// `StoragePolicy.maxStoreBytes`.
+    let quota: Int64?
+    /// `StoragePolicy.uploadTimeout`.
+    let uploadTimeout: Duration
+    /// `StoragePolicy.writeFault` (tests).
+    let writeFault: (@Sendable (Int64) -> Int32?)?
+    /// Bytes stored and reserved, for the quota; shared by every copy of this store.
+    let usage = StoreUsage()
 
     init(config: CoordinatorConfig) {
         root = config.artifactsDir
         tmp = config.tmpDir
         stateDir = config.stateDir
+        var limits = config.storage.uploadLimits
+        for kind in UploadKind.allCases { limits[kind] = min(limits[kind], config.maxUploadBytes) }
+        self.limits = limits
+        quota = config.storage.maxStoreBytes
+        uploadTimeout = config.storage.uploadTimeout
+        writeFault = config.storage.writeFault
     }
 
-    /// Creates the directories and removes uploads left unfinished by an earlier run.
+    /// Creates the directories, removes uploads left unfinished by an earlier run, and counts
+    /// the stored bytes.
     func prepare() throws {
         let fm = FileManager.default
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
@@ -32,6 +48,7 @@ struct ArtifactStore: Sendable {
         for name in try fm.contentsOfDirectory(atPath: tmp.path) {
             try? fm.removeItem(at: tmp.appendingPathComponent(name))
         }
+        try recount()
     }
 
     /// `sha256` if it is 64 lowercase hex digits, else a 400.
@@ -63,105 +80,51 @@ struct ArtifactStore: Sendable {
         return Int64(st.st_size)
     }
 
-    // MARK: - Ingest
+    /// The largest upload of `kind`.
+    func limit(for kind: UploadKind) -> Int64 { limits[kind] }
 
-    /// Streams `body` into the store as the artifact `expected`, and returns its size.
-    /// - Throws: `APIError` 400 (bad digest, checksum mismatch, body shorter or longer than
-    ///   `contentLength`), 411 (no Content-Length), 413 (over `limit`); nothing is kept then.
-    func ingest<Body: AsyncSequence>(_ body: Body, expected: String, contentLength: Int64?,
-                                     limit: Int64) async throws -> Int64 where Body.Element == ByteBuffer {
-        let destination = try url(for: expected)
-        guard let length = contentLength else {
-            throw APIError(.lengthRequired, "Content-Length is required for uploads")
-        }
-        guard length <= limit else {
-            throw APIError(.contentTooLarge, "upload of \(length) bytes exceeds the limit of \(limit) bytes")
-        }
-        let temp = tmp.appendingPathComponent("upload-\(UUID().uuidString)")
-        let file = try PosixFile(creating: temp.path)
-        var kept = false
-        defer {
-            file.close()
-            if !kept { unlink(temp.path) }
-        }
-        var hasher = SHA256()
-        var received: Int64 = 0
-        do {
-            for try await buffer in body {
-                received += Int64(buffer.readableBytes)
-                if received > length {
-                    throw APIError.badRequest("body longer than its Content-Length of \(length) bytes")
-                }
-                try buffer.withUnsafeReadableBytes { raw in
-                    hasher.update(bufferPointer: raw)
-                    try file.write(raw)
-                }
+    // MARK: - Files on disk
+
+    /// A file under `artifacts/`.
+    struct StoredFile: Sendable {
+        let url: URL
+        /// The digest its name gives (`ab/abcdef…`); nil for a name the store never writes.
+        let sha256: String?
+        let size: Int64
+        let modified: Date
+    }
+
+    /// Every regular file in `artifacts/*/`.
+    func storedFiles() throws -> [StoredFile] {
+        let fm = FileManager.default
+        var out: [StoredFile] = []
+        for dir in try fm.contentsOfDirectory(atPath: root.path).sorted() {
+            let dirURL = root.appendingPathComponent(dir, isDirectory: true)
+            guard let names = try? fm.contentsOfDirectory(atPath: dirURL.path) else { continue }
+            for name in names.sorted() {
+                let url = dirURL.appendingPathComponent(name)
+                guard let (size, modified) = Self.regularFile(url.path) else { continue }
+                let valid = JobConfig.isSHA256(name) && name.hasPrefix(dir)
+                out.append(StoredFile(url: url, sha256: valid ? name : nil, size: size, modified: modified))
             }
-        } catch let error as APIError {
-            throw error
-        } catch {
-            throw APIError.badRequest("upload cut off after \(received) of \(length) bytes: \(error)")
         }
-        guard received == length else {
-            throw APIError.badRequest("upload cut off after \(received) of \(length) bytes")
-        }
-        let actual = hexString(hasher.finalize())
-        guard actual == expected else {
-            throw APIError.badRequest("checksum mismatch: expected \(expected), got \(actual)")
-        }
-        try file.sync()
-        let dir = destination.deletingLastPathComponent()
-        let created = !FileManager.default.fileExists(atPath: dir.path)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        guard rename(temp.path, destination.path) == 0 else {
-            throw APIError(.internalServerError, "cannot move upload into the artifact store: \(errnoText())")
-        }
-        kept = true
-        try PosixFile.syncDirectory(dir.path)
-        if created { try PosixFile.syncDirectory(root.path) }
-        return received
+        return out
+    }
+
+    /// Counts the stored bytes again (for the quota).
+    func recount() throws {
+        usage.recount(stored: try storedFiles().reduce(0) { $0 + $1.size })
+    }
+
+    /// Size and modification time of a regular file (not following a symbolic link), or nil.
+    static func regularFile(_ path: String) -> (size: Int64, modified: Date)? {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        #if canImport(Darwin)
+        let t = st.st_mtimespec
+        #else
+        let t = st.st_mtim
+        #endif
+        return (Int64(st.st_size), Date(timeIntervalSince1970: Double(t.tv_sec) + Double(t.tv_nsec) / 1e9))
     }
 }
-
-// MARK: - POSIX file
-
-/// A file descriptor opened for writing a new file, with the few calls the store needs.
-final class PosixFile {
-    private var fd: Int32
-
-    init(creating path: String) throws {
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw APIError(.internalServerError, "cannot create \(path): \(errnoText())")
-        }
-    }
-
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw APIError(.internalServerError, "cannot write upload: \(errnoText())")
-            }
-            offset += n
-        }
-    }
-
-    func sync() throws {
-        guard fsync(fd) == 0 else { throw APIError(.internalServerError, "fsync failed: \(errnoText())") }
-    }
-
-    func close() {
-        if fd >= 0 { _ = Foundation.close(fd); fd = -1 }
-    }
-
-    /// fsyncs a directory, so that a rename into it survives a crash.
-    static func syncDirectory(_ path: String) throws {
-        let dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dfd >= 0 else { throw APIError(.internalServerError, "cannot open \(path): \(errnoText())") }
-        defer { _ = Foundation.close(dfd) }
-        guard fsync(dfd) == 0 else { throw APIError(.internalServerError, "fsync \(path) failed: \(errnoText())") }
-    }
-}
-
