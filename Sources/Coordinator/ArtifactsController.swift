@@ -30,7 +30,8 @@ struct ArtifactsController: Sendable {
 
     @Sendable func exists(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let sha = try ArtifactStore.checked(context.parameters.get("sha256") ?? "")
-        guard let size = try core.artifacts.size(of: sha) else {
+        // A client that finds the file here will reference it without uploading: claim it.
+        guard let size = try core.artifacts.claim(sha) else {
             return Response(status: .notFound, headers: [.contentLength: "0"])
         }
         return Response(status: .ok, headers: [.contentLength: "\(size)", .contentSHA256: sha,

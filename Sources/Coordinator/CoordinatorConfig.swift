@@ -21,7 +21,8 @@ public struct CoordinatorConfig: Sendable {
     /// Largest upload of any kind accepted (413 above); each kind also has its own, smaller
     /// limit in `storage.uploadLimits`.
     public var maxUploadBytes: Int64
-    /// Upload limits per kind, the store quota and the upload timeout (`StoragePolicy`).
+    /// Upload limits per kind, the store quota, the upload timeout, checkpoint retention and
+    /// the garbage collector (`StoragePolicy`).
     public var storage = StoragePolicy()
     /// Largest JSON request body accepted (413 above).
     public var maxJSONBytes: Int

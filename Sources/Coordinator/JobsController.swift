@@ -26,7 +26,8 @@ struct JobsController: Sendable {
         guard !body.jobs.isEmpty else { throw APIError.badRequest("no jobs in the request") }
         var missing: [String] = []
         for (i, config) in body.jobs.enumerated() where JobConfig.isSHA256(config.styleSHA256) {
-            if try core.artifacts.size(of: config.styleSHA256) == nil {
+            // Claimed: the garbage collector keeps the file until the job row references it.
+            if try core.artifacts.claim(config.styleSHA256) == nil {
                 missing.append("jobs[\(i)] (\(config.name)): style image \(config.styleSHA256) is not in the artifact store")
             }
         }

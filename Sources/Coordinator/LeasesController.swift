@@ -80,7 +80,7 @@ struct LeasesController: Sendable {
         let id = try context.jobID()
         let body = try await request.decodeJSON(CompleteRequest.self, limit: core.config.maxJSONBytes)
         let sha = try ArtifactStore.checked(body.modelSHA256)
-        guard let size = try core.artifacts.size(of: sha) else {
+        guard let size = try core.artifacts.claim(sha) else {
             throw APIError.badRequest("model \(sha) has not been uploaded (PUT /v1/jobs/\(id)/model first)")
         }
         var progress: JobProgress?

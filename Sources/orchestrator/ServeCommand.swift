@@ -21,7 +21,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("metrics-public"), help: "Serve /metrics without the token (for a Prometheus without bearer auth).")
     var metricsPublic = false
 
-    /// --max-store-bytes, --upload-timeout.
+    /// --keep-checkpoints, --gc-interval, --max-store-bytes, --upload-timeout.
     @OptionGroup var storage: StorageOptions
 
     func validate() throws {

@@ -27,6 +27,12 @@ final class StorageFixture: @unchecked Sendable {
 
     func app() throws -> some ApplicationProtocol { try buildCoordinator(config, store: store) }
 
+    /// A collector like `orchestrator gc`'s.
+    func collect(dryRun: Bool = false, hoursLater: Double = 0) async throws -> GarbageReport {
+        try await GarbageCollector(config: config, store: store)
+            .collect(dryRun: dryRun, now: Date().addingTimeInterval(hoursLater * 3600))
+    }
+
     func cleanUp() {
         try? store.close()
         harness.cleanUp()
@@ -34,6 +40,26 @@ final class StorageFixture: @unchecked Sendable {
 
     func artifactExists(_ sha: String) -> Bool { FileManager.default.fileExists(atPath: harness.artifactURL(sha).path) }
 
+    /// Sets a file's modification time `hours` in the past.
+    func age(_ url: URL, hours: Double) throws {
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-hours * 3600)],
+                                              ofItemAtPath: url.path)
+    }
+
+    func ageArtifact(_ sha: String, hours: Double = 2) throws { try age(harness.artifactURL(sha), hours: hours) }
+
+    /// Seconds since the artifact's file was modified.
+    func artifactAge(_ sha: String) throws -> TimeInterval {
+        let attributes = try FileManager.default.attributesOfItem(atPath: harness.artifactURL(sha).path)
+        return Date().timeIntervalSince(try XCTUnwrap(attributes[.modificationDate] as? Date))
+    }
+
+    /// Fails the test for every digest a row references whose file is missing.
+    func assertEveryReferencedFileExists(file: StaticString = #filePath, line: UInt = #line) async throws {
+        for sha in try await store.referencedArtifacts() where !artifactExists(sha) {
+            XCTFail("a row references \(sha) but its file is gone", file: file, line: line)
+        }
+    }
 }
 
 // MARK: - Requests

@@ -100,7 +100,7 @@ final class UploadLimitTests: XCTestCase {
 
     // MARK: - Store quota
 
-    func testUploadsPastTheStoreQuotaAre507AndDeletingMakesRoom() async throws {
+    func testUploadsPastTheStoreQuotaAre507AndACollectionMakesRoom() async throws {
         let f = try StorageFixture { $0.storage.maxStoreBytes = 10_000 }
         defer { f.cleanUp() }
         try await f.app().test(.router) { client in
@@ -114,15 +114,16 @@ final class UploadLimitTests: XCTestCase {
             // Then the answer is 507 with the quota, and nothing is kept
             XCTAssertEqual(refused.status.code, 507)
             XCTAssertEqual(errorText(refused), "the artifact store is full: this artifact of 6000 bytes would take it past its quota of "
-                           + "10000 bytes (6000 stored, 0 reserved by uploads in progress); free some space or raise `serve --max-store-bytes`")
+                           + "10000 bytes (6000 stored, 0 reserved by uploads in progress); run `orchestrator gc` or raise `serve --max-store-bytes`")
             XCTAssertFalse(f.artifactExists(sha256Hex(b)))
             XCTAssertEqual(f.harness.tmpFiles(), [])
             // and uploading what is already stored again adds nothing, so it is accepted
             let same = try await client.tryPutArtifact(a).status
             XCTAssertEqual(same, .created)
 
-            // When another process deletes the unused 6000 bytes
-            try FileManager.default.removeItem(at: f.harness.artifactURL(sha256Hex(a)))
+            // When another process's collection deletes the unused 6000 bytes
+            let report = try await f.collect(hoursLater: 2)
+            XCTAssertEqual(report.unreferenced.bytes, 6000)
 
             // Then the upload fits
             let fits = try await client.tryPutArtifact(b).status
@@ -238,6 +239,7 @@ final class UploadLimitTests: XCTestCase {
             XCTAssertEqual(retried, .created)
             let after = try await f.store.latestCheckpoint(jobID: 1)
             XCTAssertEqual(after?.sha256, sha256Hex(next))
+            try await f.assertEveryReferencedFileExists()
         }
     }
 
@@ -274,11 +276,17 @@ final class UploadLimitTests: XCTestCase {
             let latest = try await f.store.latestCheckpoint(jobID: 1)
             XCTAssertEqual(latest?.step, 2)
             XCTAssertEqual(f.harness.tmpFiles(), [])
+            try await f.assertEveryReferencedFileExists()
 
-            // And once the database can grow again, the upload can be repeated
+            // And once the database can grow again, the stored but unrecorded file is
+            // unreferenced (collected after the grace age) and the upload can be repeated
             try await f.store.dbWriter.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = 1000000") }
+            let report = try await f.collect(hoursLater: 2)
+            XCTAssertEqual(report.unreferenced.files, 1)
+            XCTAssertFalse(f.artifactExists(sha256Hex(next)))
             let retried = try await client.putCheckpoint(job: 1, step: 4, images: 4, data: next, leaseToken: lease.token).status
             XCTAssertEqual(retried, .created)
+            try await f.assertEveryReferencedFileExists()
         }
     }
 }

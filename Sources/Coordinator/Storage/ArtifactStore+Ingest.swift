@@ -64,8 +64,8 @@ extension ArtifactStore {
         return length
     }
 
-    /// Reserves `bytes` of the quota; before refusing, counts the store again, in case files
-    /// were deleted since the last count.
+    /// Reserves `bytes` of the quota; before refusing, counts the store again, in case another
+    /// process (`orchestrator gc`) freed space since the last count.
     private func reserve(_ bytes: Int64, kind: UploadKind) throws -> StoreUsage.Reservation {
         do {
             return try usage.reserve(bytes, quota: quota, kind: kind)

@@ -9,7 +9,8 @@ import JobStore
 /// A path is only ever built from a validated 64-hex digest, so nothing a request says can
 /// reach another place on disk. Uploads are streamed to `tmp/`, hashed on the way, fsynced,
 /// renamed into place and the directory fsynced: a crash leaves either no file or a complete
-/// one, never a torn one (`ArtifactStore+Ingest.swift`).
+/// one, never a torn one (`ArtifactStore+Ingest.swift`). The garbage collector
+/// (`GarbageCollector.swift`) deletes what no row references.
 struct ArtifactStore: Sendable {
     let root: URL
     let tmp: URL
@@ -39,8 +40,8 @@ struct ArtifactStore: Sendable {
         writeFault = config.storage.writeFault
     }
 
-    /// Creates the directories, removes uploads left unfinished by an earlier run, and counts
-    /// the stored bytes.
+    /// Creates the directories, removes uploads left unfinished by an earlier run, puts back
+    /// files a collection interrupted by a crash had set aside, and counts the stored bytes.
     func prepare() throws {
         let fm = FileManager.default
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
@@ -48,6 +49,7 @@ struct ArtifactStore: Sendable {
         for name in try fm.contentsOfDirectory(atPath: tmp.path) {
             try? fm.removeItem(at: tmp.appendingPathComponent(name))
         }
+        for file in try storedFiles() where file.setAside { restore(file) }
         try recount()
     }
 
@@ -80,6 +82,15 @@ struct ArtifactStore: Sendable {
         return Int64(st.st_size)
     }
 
+    /// Like `size(of:)`, for a check that precedes a new reference to the file (submit,
+    /// complete, `HEAD`): also sets its modification time to now, so that the garbage collector
+    /// keeps it for at least the grace age although no row references it yet.
+    func claim(_ sha256: String) throws -> Int64? {
+        let path = try url(for: sha256).path
+        if utimes(path, nil) != 0, errno == ENOENT { return nil }
+        return try size(of: sha256)
+    }
+
     /// The largest upload of `kind`.
     func limit(for kind: UploadKind) -> Int64 { limits[kind] }
 
@@ -88,8 +99,11 @@ struct ArtifactStore: Sendable {
     /// A file under `artifacts/`.
     struct StoredFile: Sendable {
         let url: URL
-        /// The digest its name gives (`ab/abcdef…`); nil for a name the store never writes.
+        /// The digest its name gives: `ab/abcdef…` or, set aside, `ab/abcdef….gc`; nil for a
+        /// name the store never writes (left alone).
         let sha256: String?
+        /// Set aside by a collection (renamed to `….gc`) and not yet deleted or put back.
+        let setAside: Bool
         let size: Int64
         let modified: Date
     }
@@ -104,8 +118,11 @@ struct ArtifactStore: Sendable {
             for name in names.sorted() {
                 let url = dirURL.appendingPathComponent(name)
                 guard let (size, modified) = Self.regularFile(url.path) else { continue }
-                let valid = JobConfig.isSHA256(name) && name.hasPrefix(dir)
-                out.append(StoredFile(url: url, sha256: valid ? name : nil, size: size, modified: modified))
+                let setAside = name.hasSuffix(Self.setAsideSuffix)
+                let stem = setAside ? String(name.dropLast(Self.setAsideSuffix.count)) : name
+                let valid = JobConfig.isSHA256(stem) && stem.hasPrefix(dir)
+                out.append(StoredFile(url: url, sha256: valid ? stem : nil, setAside: valid && setAside,
+                                      size: size, modified: modified))
             }
         }
         return out
@@ -114,6 +131,20 @@ struct ArtifactStore: Sendable {
     /// Counts the stored bytes again (for the quota).
     func recount() throws {
         usage.recount(stored: try storedFiles().reduce(0) { $0 + $1.size })
+    }
+
+    /// The name suffix of a file set aside by a collection.
+    static let setAsideSuffix = ".gc"
+
+    /// Puts a set-aside file back under its name, unless the name holds a file again (the
+    /// same bytes: then the set-aside copy goes).
+    func restore(_ file: StoredFile) {
+        guard file.setAside, let sha = file.sha256, let target = try? url(for: sha) else { return }
+        if Self.regularFile(target.path) == nil {
+            _ = rename(file.url.path, target.path)
+        } else {
+            _ = unlink(file.url.path)
+        }
     }
 
     /// Size and modification time of a regular file (not following a symbolic link), or nil.

@@ -63,8 +63,20 @@ public struct UploadLimits: Sendable, Equatable {
 
 // MARK: - StoragePolicy
 
-/// How the coordinator bounds its state directory: upload limits per kind, the store quota and
-/// the stalled-upload timeout.
+/// How the coordinator bounds and cleans its state directory: upload limits, the store quota,
+/// the stalled-upload timeout, checkpoint retention and the garbage collector.
+///
+/// The collector's rule (docs/api.md, "Disk use and retention"): retention keeps the latest
+/// `keepCheckpoints` checkpoints of a queued or running job, the latest one of a failed or
+/// cancelled job (so that `retry` resumes from it), and none of a succeeded job (its model is
+/// kept). A file under `artifacts/` is then deleted only when no row references it (a
+/// checkpoint, a job's model, a job's latest preview, a job's style image) and either its
+/// modification time is older than `gcGraceAge`, or it is the file of a checkpoint row that
+/// retention dropped and no newer copy has been uploaded since that row was recorded. Every
+/// upload writes a new file, and every check that precedes a new reference to an existing
+/// file (`HEAD /v1/artifacts/…`, submit, complete) refreshes its modification time, so a file
+/// about to be referenced is always younger than the grace age. Files in `tmp/` older than the
+/// grace age (abandoned uploads) are deleted too.
 public struct StoragePolicy: Sendable {
     /// Largest upload of each kind (413 above); `CoordinatorConfig.maxUploadBytes` caps them all.
     public var uploadLimits = UploadLimits()
@@ -74,6 +86,12 @@ public struct StoragePolicy: Sendable {
     /// An upload that sends nothing for this long is cut (408) and its temporary file removed
     /// (`serve --upload-timeout`, 60 s).
     public var uploadTimeout: Duration = .seconds(60)
+    /// Checkpoints kept per queued or running job (`serve --keep-checkpoints`, 2; at least 1).
+    public var keepCheckpoints = 2
+    /// How often the coordinator collects garbage (`serve --gc-interval`, 10 min); nil never.
+    public var gcInterval: Duration? = .seconds(600)
+    /// Unreferenced files younger than this are kept (1 hour): uploads about to be referenced.
+    public var gcGraceAge: TimeInterval = 3600
 
     /// Test seam: called before each write and fsync of an upload with the bytes written so
     /// far; a non-nil errno makes that call fail as the file system would (ENOSPC, EDQUOT…).

@@ -7,7 +7,8 @@ import HTTPTypes
 /// for `StoragePolicy.maxStoreBytes`. An upload reserves its Content-Length before it writes a
 /// byte (so concurrent uploads can never jointly pass the quota), and on success turns the
 /// reservation into stored bytes (none when the file was already there). Counted by scanning
-/// `artifacts/` at start, and again before an upload is refused. Thread-safe.
+/// `artifacts/` at start and after each garbage collection, which also corrects for files
+/// another process (`orchestrator gc`) deleted. Thread-safe.
 final class StoreUsage: Sendable {
     private struct State {
         var stored: Int64 = 0
@@ -40,7 +41,7 @@ final class StoreUsage: Sendable {
                     throw APIError(.insufficientStorage, """
                         the artifact store is full: this \(kind.singular) of \(bytes) bytes would take it past its quota of \
                         \(quota) bytes (\(s.stored) stored, \(s.reserved) reserved by uploads in progress); \
-                        free some space or raise `serve --max-store-bytes`
+                        run `orchestrator gc` or raise `serve --max-store-bytes`
                         """)
                 }
             }
