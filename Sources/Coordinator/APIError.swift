@@ -30,15 +30,12 @@ struct APIError: Error, HTTPResponseError, CustomStringConvertible {
     /// The answer to a store refusal: notFound → 404, staleLease / invalidTransition → 409,
     /// invalidConfig / invalidReport → 400, a full disk → 507, database → 500.
     init(_ error: StoreError) {
-        if error.isStorageFull {
-            self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"),
-                      "the coordinator's disk is full; try again later (\(error.description))")
-            return
-        }
         switch error {
         case .notFound: self.init(.notFound, error.description)
         case .staleLease, .invalidTransition: self.init(.conflict, error.description)
         case .invalidConfig, .invalidReport: self.init(.badRequest, error.description)
+        case .database where error.isStorageFull:
+            self.init(.insufficientStorage, "the coordinator's disk is full: \(error.description); nothing was recorded")
         case .database: self.init(.internalServerError, error.description)
         }
     }
@@ -66,10 +63,14 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
+            // A full store or disk needs the operator: say so in the log too.
+            if error.status.code >= 500 {
+                logger.error("\(request.method) \(request.uri.path): \(error.message)")
+            }
             return errorResponse(status: error.status, message: error.message)
         } catch let error as StoreError {
             let api = APIError(error)
-            if api.status == .internalServerError {
+            if api.status.code >= 500 {
                 logger.error("\(request.method) \(request.uri.path): \(error)")
             }
             return errorResponse(status: api.status, message: api.message)

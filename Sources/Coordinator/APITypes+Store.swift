@@ -16,12 +16,16 @@ extension JobStatus {
                   worker: job.leaseOwner, resumedFromStep: job.resumedFromStep,
                   content: latest?.content, style: latest?.style, total: latest?.total,
                   imagesPerS: job.state == .running ? job.imagesPerS : nil, etaS: eta,
-                  recentTotals: Self.sample(totals, count: 40), failureReason: job.failureReason,
+                  recentTotals: Self.sample(totals, count: Self.recentTotalsCount), failureReason: job.failureReason,
                   modelSHA256: job.modelSHA256, previewStep: job.previewSHA256 == nil ? nil : job.previewStep,
                   createdAt: job.createdAt, updatedAt: job.updatedAt)
     }
 
-    /// At most `count` values taken at evenly spaced indices, first and last included.
+    /// How many total losses `recent_totals` holds at most.
+    static let recentTotalsCount = 40
+
+    /// At most `count` values taken at evenly spaced indices, first and last included
+    /// (`JobStore.sampledLossPoints` makes the same choice in SQL).
     static func sample(_ values: [Double], count: Int) -> [Double] {
         guard values.count > count, count >= 2 else { return values }
         return (0..<count).map { i in values[i * (values.count - 1) / (count - 1)] }

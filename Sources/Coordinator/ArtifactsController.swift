@@ -18,7 +18,7 @@ struct ArtifactsController: Sendable {
     @Sendable func upload(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let sha = try ArtifactStore.checked(context.parameters.get("sha256") ?? "")
         let size = try await core.artifacts.ingest(request.body, expected: sha, contentLength: try request.contentLength(),
-                                                   limit: core.config.maxUploadBytes)
+                                                   kind: .artifact)
         core.metrics.uploaded(size, kind: .artifact)
         return try json(UploadResponse(sha256: sha, size: size, step: nil), status: .created)
     }
@@ -30,7 +30,8 @@ struct ArtifactsController: Sendable {
 
     @Sendable func exists(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let sha = try ArtifactStore.checked(context.parameters.get("sha256") ?? "")
-        guard let size = try core.artifacts.size(of: sha) else {
+        // A client that finds the file here will reference it without uploading: claim it.
+        guard let size = try core.artifacts.claim(sha) else {
             return Response(status: .notFound, headers: [.contentLength: "0"])
         }
         return Response(status: .ok, headers: [.contentLength: "\(size)", .contentSHA256: sha,

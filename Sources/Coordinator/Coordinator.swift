@@ -9,9 +9,9 @@ import ServiceLifecycle
 // MARK: - Builder
 
 /// Builds the coordinator: the HTTP API of docs/api.md over `store`, with the artifact store
-/// in `config.stateDir`, bearer-token auth when `config.token` is set, and a background
-/// lease reaper. One builder serves the executable (`runService()`) and the tests
-/// (`app.test(.router)`).
+/// in `config.stateDir`, bearer-token auth when `config.token` is set, a background lease
+/// reaper and, every `config.storage.gcInterval`, a garbage collector. One builder serves the
+/// executable (`runService()`) and the tests (`app.test(.router)`).
 ///
 /// Prepares the state directory first (creates `artifacts/` and `tmp/`, empties `tmp/`).
 /// - Parameters:
@@ -54,6 +54,10 @@ public func buildCoordinator(
         logger: logger
     )
     app.addServices(LeaseReaper(store: store, interval: config.reapInterval, logger: logger))
+    if let every = config.storage.gcInterval {
+        app.addServices(GarbageCollectorService(collector: GarbageCollector(store: store, artifacts: artifacts, policy: config.storage),
+                                                interval: every, logger: logger))
+    }
     return app
 }
 

@@ -18,8 +18,12 @@ public struct CoordinatorConfig: Sendable {
     public var token: String?
     /// Lease length granted to workers.
     public var leaseSeconds: TimeInterval
-    /// Largest artifact, checkpoint or model upload accepted (413 above).
+    /// Largest upload of any kind accepted (413 above); each kind also has its own, smaller
+    /// limit in `storage.uploadLimits`.
     public var maxUploadBytes: Int64
+    /// Upload limits per kind, the store quota, the upload timeout, checkpoint retention and
+    /// the garbage collector (`StoragePolicy`).
+    public var storage = StoragePolicy()
     /// Largest JSON request body accepted (413 above).
     public var maxJSONBytes: Int
     /// How often the background reaper expires overdue leases.

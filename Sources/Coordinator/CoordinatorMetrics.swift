@@ -30,11 +30,6 @@ final class CoordinatorMetrics: Sendable {
     /// Event counts already added to the counters above.
     private let synced = Locked([EventKind: Int]())
 
-    /// Kinds of uploaded bytes (`nst_uploaded_bytes_total{kind}`).
-    enum UploadKind: String, CaseIterable {
-        case checkpoint, model, preview, artifact
-    }
-
     private let uploaded: [UploadKind: Counter]
 
     init() {

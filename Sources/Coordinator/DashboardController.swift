@@ -47,19 +47,17 @@ struct DashboardController: Sendable {
 
     // MARK: - Data
 
-    /// Every job as `GET /v1/jobs` shows it, with its whole loss curve (the page draws at most
-    /// `DashboardPage.maxChartPoints` of each) and its preview step. Reads only.
-    func input() async throws -> DashboardPage.Input {
+    /// Every job as `GET /v1/jobs` shows it, with the points of its loss curve the page draws
+    /// (at most `DashboardPage.maxChartPoints`, sampled in SQL as the page would sample the
+    /// whole curve) and its preview step. Reads only.
+    func input(now: Date = Date()) async throws -> DashboardPage.Input {
         let summaries = try await core.store.jobs()
-        var statuses: [JobStatus] = []
-        var losses: [Int64: [LossPoint]] = [:]
-        statuses.reserveCapacity(summaries.count)
-        for summary in summaries {
-            let points = try await core.store.lossPoints(jobID: summary.job.id)
-            statuses.append(JobStatus(job: summary.job, latest: summary.latestLoss, totals: points.map(\.total)))
-            losses[summary.job.id] = points
+        let totals = try await core.store.sampledLossPoints(count: JobStatus.recentTotalsCount)
+        let losses = try await core.store.sampledLossPoints(count: DashboardPage.maxChartPoints)
+        let statuses = summaries.map { summary in
+            JobStatus(job: summary.job, latest: summary.latestLoss, totals: (totals[summary.job.id] ?? []).map(\.total))
         }
-        return DashboardPage.Input(jobs: statuses, losses: losses, now: Date())
+        return DashboardPage.Input(jobs: statuses, losses: losses, now: now)
     }
 
     // MARK: - Answers

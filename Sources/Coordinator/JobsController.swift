@@ -26,7 +26,8 @@ struct JobsController: Sendable {
         guard !body.jobs.isEmpty else { throw APIError.badRequest("no jobs in the request") }
         var missing: [String] = []
         for (i, config) in body.jobs.enumerated() where JobConfig.isSHA256(config.styleSHA256) {
-            if try core.artifacts.size(of: config.styleSHA256) == nil {
+            // Claimed: the garbage collector keeps the file until the job row references it.
+            if try core.artifacts.claim(config.styleSHA256) == nil {
                 missing.append("jobs[\(i)] (\(config.name)): style image \(config.styleSHA256) is not in the artifact store")
             }
         }
@@ -39,11 +40,10 @@ struct JobsController: Sendable {
 
     @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let summaries = try await core.store.jobs()
-        var statuses: [JobStatus] = []
-        statuses.reserveCapacity(summaries.count)
-        for summary in summaries {
-            let points = try await core.store.lossPoints(jobID: summary.job.id)
-            statuses.append(JobStatus(job: summary.job, latest: summary.latestLoss, totals: points.map(\.total)))
+        // Only the points the sparklines show, sampled in SQL (never whole curves).
+        let samples = try await core.store.sampledLossPoints(count: JobStatus.recentTotalsCount)
+        let statuses = summaries.map { summary in
+            JobStatus(job: summary.job, latest: summary.latestLoss, totals: (samples[summary.job.id] ?? []).map(\.total))
         }
         let counts = try await core.store.counts()
         let totals = JobsResponse.Totals(

@@ -58,7 +58,7 @@ struct LeasesController: Sendable {
         }
         let (token, sha) = try await core.fencedUploadHeaders(request, jobID: id)
         let size = try await core.artifacts.ingest(request.body, expected: sha, contentLength: try request.contentLength(),
-                                                   limit: core.config.maxUploadBytes)
+                                                   kind: .checkpoint)
         // The store fences again: a lease lost during the upload leaves the file unreferenced.
         try await core.store.recordCheckpoint(jobID: id, token: token, step: step, imagesSeen: seen, sha256: sha,
                                               size: size, path: try core.artifacts.relativePath(for: sha))
@@ -71,7 +71,7 @@ struct LeasesController: Sendable {
         let id = try context.jobID()
         let (_, sha) = try await core.fencedUploadHeaders(request, jobID: id)
         let size = try await core.artifacts.ingest(request.body, expected: sha, contentLength: try request.contentLength(),
-                                                   limit: core.config.maxUploadBytes)
+                                                   kind: .model)
         core.metrics.uploaded(size, kind: .model)
         return try json(UploadResponse(sha256: sha, size: size, step: nil), status: .created)
     }
@@ -80,7 +80,7 @@ struct LeasesController: Sendable {
         let id = try context.jobID()
         let body = try await request.decodeJSON(CompleteRequest.self, limit: core.config.maxJSONBytes)
         let sha = try ArtifactStore.checked(body.modelSHA256)
-        guard let size = try core.artifacts.size(of: sha) else {
+        guard let size = try core.artifacts.claim(sha) else {
             throw APIError.badRequest("model \(sha) has not been uploaded (PUT /v1/jobs/\(id)/model first)")
         }
         var progress: JobProgress?

@@ -12,9 +12,6 @@ import NIOCore
 struct PreviewsController: Sendable {
     let core: CoordinatorCore
 
-    /// Largest preview accepted (413 above), whatever the general upload limit.
-    static let maxBytes: Int64 = 8 << 20
-
     func addRoutes(to group: RouterGroup<BasicRequestContext>) {
         group.put(":id/preview", use: upload)
         group.get(":id/preview", use: download)
@@ -30,7 +27,7 @@ struct PreviewsController: Sendable {
         let (token, sha) = try await core.fencedUploadHeaders(request, jobID: id)
         let size = try await core.artifacts.ingest(PNGCheckedBody(base: request.body), expected: sha,
                                                    contentLength: try request.contentLength(),
-                                                   limit: min(Self.maxBytes, core.config.maxUploadBytes))
+                                                   kind: .preview)
         core.metrics.uploaded(size, kind: .preview)
         try await core.store.recordPreview(jobID: id, token: token, step: step, sha256: sha)
         core.logger.debug("job \(id): preview at step \(step) (\(size) bytes)")
@@ -103,3 +100,5 @@ struct PNGCheckedBody<Base: AsyncSequence>: AsyncSequence where Base.Element == 
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator()) }
 }
+
+extension PNGCheckedBody: Sendable where Base: Sendable {}

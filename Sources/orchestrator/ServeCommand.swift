@@ -23,6 +23,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Seconds before a connection without a request is closed.")
     var idleTimeout: Double = 75
 
+    /// --keep-checkpoints, --gc-interval, --max-store-bytes, --upload-timeout.
+    @OptionGroup var storage: StorageOptions
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
         guard leaseTimeout.isFinite, leaseTimeout > 0 else { throw ValidationError("--lease-timeout must be positive") }
@@ -41,6 +44,7 @@ struct Serve: AsyncParsableCommand {
         var config = CoordinatorConfig(host: host, port: port, stateDir: URL(fileURLWithPath: stateDir),
                                        token: token, leaseSeconds: leaseTimeout, metricsPublic: metricsPublic)
         config.idleTimeout = idleTimeout
+        storage.apply(to: &config)
         let store: JobStore
         do { store = try JobStore(path: config.databasePath, leaseDuration: leaseTimeout) } catch { throw CLIError(error) }
         let dir = stateDir

@@ -1,0 +1,88 @@
+import CoordinatorAPI
+import Foundation
+import GRDB
+
+// MARK: - Retention
+
+/// What `pruneCheckpoints` dropped, and what the rows reference afterwards.
+public struct RetentionResult: Sendable, Equatable {
+    /// The checkpoint rows deleted (in a dry run: that would be), by job then step.
+    public var dropped: [CheckpointRecord]
+    /// Every artifact digest a row references once they are gone: the checkpoints kept, each
+    /// job's model and latest preview, and the style image of every job, whatever its state.
+    public var referenced: Set<String>
+}
+
+extension JobStore {
+    /// Deletes the checkpoint rows no job needs, in one write transaction, and returns them
+    /// with the digests still referenced:
+    /// - a queued or running job keeps its latest `keepLatest` checkpoints (by step; its
+    ///   `latestCheckpointID`, the one a lease resumes from, always among them);
+    /// - a failed or cancelled job keeps its latest checkpoint only, so that `retryJob` queues
+    ///   it to resume from there;
+    /// - a succeeded job keeps none: its model is the result (its `latestCheckpointID` is
+    ///   cleared).
+    /// The files stay: deleting them is the coordinator's garbage collector's part.
+    /// - Parameter dryRun: change nothing; answer what would be dropped.
+    /// - Throws: `invalidConfig` when `keepLatest` is below 1.
+    @discardableResult
+    public func pruneCheckpoints(keepLatest: Int, dryRun: Bool = false) async throws -> RetentionResult {
+        guard keepLatest >= 1 else {
+            throw StoreError.invalidConfig(reason: "checkpoints to keep per job must be at least 1, got \(keepLatest)")
+        }
+        if dryRun {
+            return try await read("pruneCheckpoints") { db in
+                let dropped = try Self.checkpointsToDrop(db, keepLatest: keepLatest)
+                return RetentionResult(dropped: dropped, referenced: try Self.referencedArtifacts(db, except: dropped))
+            }
+        }
+        return try await write("pruneCheckpoints") { db, _ in
+            let dropped = try Self.checkpointsToDrop(db, keepLatest: keepLatest)
+            for batch in stride(from: 0, to: dropped.count, by: 500) {
+                let ids = dropped[batch..<min(batch + 500, dropped.count)].map(\.id)
+                try CheckpointRecord.filter(ids.contains(CheckpointRecord.Columns.id)).deleteAll(db)
+            }
+            try db.execute(sql: """
+                UPDATE jobs SET latest_checkpoint_id = NULL
+                WHERE state = 'succeeded' AND latest_checkpoint_id IS NOT NULL
+                """)
+            return RetentionResult(dropped: dropped, referenced: try Self.referencedArtifacts(db, except: []))
+        }
+    }
+
+    /// Every artifact digest a row references: checkpoints, models, latest previews and the
+    /// style images of all jobs.
+    public func referencedArtifacts() async throws -> Set<String> {
+        try await read("referencedArtifacts") { db in try Self.referencedArtifacts(db, except: []) }
+    }
+
+    // MARK: - Inside a transaction
+
+    /// The rows `pruneCheckpoints` deletes, by job then step.
+    static func checkpointsToDrop(_ db: Database, keepLatest: Int) throws -> [CheckpointRecord] {
+        try CheckpointRecord.fetchAll(db, sql: """
+            SELECT id, job_id, step, images_seen, sha256, size, path, created_at FROM (
+                SELECT c.*, j.state AS job_state, j.latest_checkpoint_id AS latest_id,
+                       ROW_NUMBER() OVER (PARTITION BY c.job_id ORDER BY c.step DESC) AS newest_rank
+                FROM checkpoints c JOIN jobs j ON j.id = c.job_id)
+            WHERE job_state = 'succeeded'
+               OR (id IS NOT latest_id AND (job_state IN ('failed', 'cancelled') OR newest_rank > ?))
+            ORDER BY job_id, step
+            """, arguments: [keepLatest])
+    }
+
+    /// The digests referenced by rows, leaving out the checkpoints `except`.
+    static func referencedArtifacts(_ db: Database, except dropped: [CheckpointRecord]) throws -> Set<String> {
+        let droppedIDs = Set(dropped.map(\.id))
+        var out = Set<String>()
+        for row in try Row.fetchAll(db, sql: "SELECT id, sha256 FROM checkpoints") where !droppedIDs.contains(row["id"]) {
+            out.insert(row["sha256"])
+        }
+        for job in try Job.fetchAll(db) {
+            out.insert(job.config.styleSHA256)
+            if let model = job.modelSHA256 { out.insert(model) }
+            if let preview = job.previewSHA256 { out.insert(preview) }
+        }
+        return out
+    }
+}
