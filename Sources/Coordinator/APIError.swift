@@ -15,7 +15,10 @@ struct APIError: Error, HTTPResponseError, CustomStringConvertible {
     init(_ status: HTTPResponse.Status, _ message: String) {
         self.status = status
         // One line, whatever the underlying error printed.
-        self.message = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+        // One line, whatever the underlying error printed; control characters escaped (a
+        // message may quote what a client sent, and it reaches logs and terminals).
+        self.message = Sanitize.oneLine(message.split(whereSeparator: \.isNewline).joined(separator: " "),
+                                        limit: 4 * Sanitize.maxFreeText)
     }
 
     var description: String { "\(status.code) \(message)" }

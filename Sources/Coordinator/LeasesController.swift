@@ -97,7 +97,7 @@ struct LeasesController: Sendable {
         let id = try context.jobID()
         let body = try await request.decodeJSON(FailRequest.self, limit: core.config.maxJSONBytes)
         let job = try await core.store.failJob(jobID: id, token: body.token, reason: body.reason, retryable: body.retryable)
-        core.logger.warning("job \(id) (\(job.name)) reported failed (\(body.retryable ? "retryable" : "final")): \(body.reason) → \(job.state.rawValue)")
+        core.logger.warning("job \(id) (\(job.name)) reported failed (\(body.retryable ? "retryable" : "final")): \(Sanitize.oneLine(body.reason)) → \(job.state.rawValue)")
         return try json(try await core.status(of: job))
     }
 
@@ -106,7 +106,7 @@ struct LeasesController: Sendable {
         let body = try await request.decodeJSON(ReleaseRequest.self, limit: core.config.maxJSONBytes)
         let job = try await core.store.releaseJob(jobID: id, token: body.token,
                                                   reason: body.reason ?? "released by worker")
-        core.logger.info("job \(id) (\(job.name)) released by its worker: \(body.reason ?? "no reason given")")
+        core.logger.info("job \(id) (\(job.name)) released by its worker: \(body.reason.map { Sanitize.oneLine($0) } ?? "no reason given")")
         return try json(try await core.status(of: job))
     }
 }
