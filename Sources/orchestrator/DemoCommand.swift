@@ -123,7 +123,7 @@ struct Demo: AsyncParsableCommand {
     /// are both given), and says what it chose.
     func choosePlan(jobs: Int) -> DemoPlan {
         let chosen = DemoPlan.choose(jobs: jobs, workers: workers, budget: timeBudget, fixedSize: imageSize, fixedSteps: steps) {
-            DemoPlan.measureStep(size: $0, batch: batchSize, styleSize: styleSize, threads: threads)
+            DemoPlan.measureStep(size: $0, batch: batchSize, styleSize: styleSize, threads: threads, workers: workers)
         }
         let how = imageSize != nil && steps != nil ? "as given" : "sized to a \(formatDuration(timeBudget)) demo"
         printOut(String(format: "plan (%@): %d styles × %d steps at %d×%d, batch %d, on %d worker%@ × %d thread%@; "

@@ -16,9 +16,9 @@ struct DemoPlan: Equatable {
     /// loading on each job, fetching and the contact sheet.
     static let fixedSeconds = 25.0
     static let perJobSeconds = 2.0
-    /// Training steps take longer with every worker busy than alone (memory bandwidth, and
-    /// the coordinator's own share of the machine): the measured step time is scaled by this.
-    static let contention = 1.25
+    /// The measure runs every worker's trainer at once; the coordinator, the status table and
+    /// the uploads still take a share of the machine: the measured step time is scaled by this.
+    static let contention = 1.15
     /// Fewer steps than this and the pictures show little; below it a smaller size is tried.
     static let minimumSteps = 80
     static let maximumSteps = 400
@@ -46,12 +46,32 @@ struct DemoPlan: Equatable {
         return plan!
     }
 
-    /// Seconds per training step of `batch` images of `size`² on `threads` threads: the median
-    /// of three steps after a warm-up, with a seeded random VGG16 and random images (the real
-    /// weights cost the same).
-    static func measureStep(size: Int, batch: Int, styleSize: Int, threads: Int) -> Double {
+    /// Seconds per training step of `batch` images of `size`² with `workers` trainers running at
+    /// once, each on `threads` threads, as the demo's workers will: the slowest trainer's median
+    /// of three steps after a warm-up (so the measure includes what the workers cost each other,
+    /// and whatever else the machine is doing). A seeded random VGG16 and random images: the real
+    /// weights cost the same.
+    static func measureStep(size: Int, batch: Int, styleSize: Int, threads: Int, workers: Int) -> Double {
         Threads.configure(threads)
-        var rng = SplitMix64(seed: 1)
+        final class Result: @unchecked Sendable { var seconds: [Double] = [] ; let lock = NSLock() }
+        let result = Result()
+        let done = DispatchGroup()
+        for w in 0..<max(1, workers) {
+            done.enter()
+            let thread = Thread {
+                let t = Self.trainerStepSeconds(size: size, batch: batch, styleSize: styleSize, seed: UInt64(w))
+                result.lock.withLock { result.seconds.append(t) }
+                done.leave()
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        done.wait()
+        return result.seconds.max() ?? .infinity
+    }
+
+    private static func trainerStepSeconds(size: Int, batch: Int, styleSize: Int, seed: UInt64) -> Double {
+        var rng = SplitMix64(seed: 1 + seed)
         func images(_ n: Int, _ s: Int) -> Tensor {
             let t = Tensor(shape: [n, 3, s, s])
             for i in 0..<t.count { t.data[i] = Float(rng.unit() * 255) }
