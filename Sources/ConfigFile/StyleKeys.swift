@@ -63,19 +63,13 @@ enum StyleKeys {
             guard let i = integer(JobLimits.steps) else { return "must be an integer \(between(JobLimits.steps)) or null\(got)" }
             config.steps = i
         case "lr":
-            guard let x = value.number, x.isFinite, x > 0, x <= JobLimits.maxLR else {
-                return "must be a positive number at most \(JobLimits.maxLR)\(got)"
-            }
+            guard let x = value.number, x.isFinite, x > 0 else { return "must be a positive number\(got)" }
             config.lr = x
         case "content_weight":
-            guard let x = value.number, x.isFinite, x >= 0, x <= JobLimits.maxWeight else {
-                return "must be a non-negative number at most \(JobLimits.maxWeight)\(got)"
-            }
+            guard let x = value.number, x.isFinite, x >= 0 else { return "must be a non-negative number\(got)" }
             config.contentWeight = x
         case "style_weight":
-            guard let x = value.number, x.isFinite, x >= 0, x <= JobLimits.maxWeight else {
-                return "must be a non-negative number at most \(JobLimits.maxWeight)\(got)"
-            }
+            guard let x = value.number, x.isFinite, x >= 0 else { return "must be a non-negative number\(got)" }
             config.styleWeight = x
         case "checkpoint_every":
             guard let i = integer(JobLimits.checkpointEvery) else {

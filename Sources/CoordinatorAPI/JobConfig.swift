@@ -127,14 +127,14 @@ extension JobConfig {
             && batchSize * imageSize * imageSize > JobLimits.batchPixels {
             out.append("batch_size × image_size²: \(batchSize) × \(imageSize)² is more than \(JobLimits.batchPixels) pixels a step")
         }
-        if !(lr.isFinite && lr > 0 && lr <= JobLimits.maxLR) {
-            out.append("lr: must be a positive number at most \(JobLimits.maxLR), got \(lr)")
+        // Any finite value trains: one too large only makes the loss non-finite, which fails
+        // the job without retry (a worker-side rule), so no upper bound is needed here.
+        if !(lr.isFinite && lr > 0) { out.append("lr: must be a positive number, got \(lr)") }
+        if !(contentWeight.isFinite && contentWeight >= 0) {
+            out.append("content_weight: must be a non-negative number, got \(contentWeight)")
         }
-        if !(contentWeight.isFinite && contentWeight >= 0 && contentWeight <= JobLimits.maxWeight) {
-            out.append("content_weight: must be a non-negative number at most \(JobLimits.maxWeight), got \(contentWeight)")
-        }
-        if !(styleWeight.isFinite && styleWeight >= 0 && styleWeight <= JobLimits.maxWeight) {
-            out.append("style_weight: must be a non-negative number at most \(JobLimits.maxWeight), got \(styleWeight)")
+        if !(styleWeight.isFinite && styleWeight >= 0) {
+            out.append("style_weight: must be a non-negative number, got \(styleWeight)")
         }
         return out
     }
@@ -190,8 +190,6 @@ public enum JobLimits {
     public static let checkpointEvery = 1...100_000_000
     public static let maxAttempts = 1...20
     public static let priority = -1_000_000...1_000_000
-    public static let maxLR = 10.0
-    public static let maxWeight = 1e20
     /// The largest step or image count a report may carry (about 10^12: far beyond any real
     /// run, far below where arithmetic on it could overflow).
     public static let maxCount = 1 << 40

@@ -45,8 +45,8 @@ final class WireFormatTests: XCTestCase {
         XCTAssertTrue(problems.contains("style_sha256: expected 64 lowercase hex digits, got \"ABC\""), "\(problems)")
         XCTAssertTrue(problems.contains("image_size: must be from 8 to 2048, got 0"), "\(problems)")
         XCTAssertTrue(problems.contains("batch_size: must be positive, got -1"), "\(problems)")
-        XCTAssertTrue(problems.contains("lr: must be a positive number at most 10.0, got nan"), "\(problems)")
-        XCTAssertTrue(problems.contains("style_weight: must be a non-negative number at most 1e+20, got -1.0"), "\(problems)")
+        XCTAssertTrue(problems.contains("lr: must be a positive number, got nan"), "\(problems)")
+        XCTAssertTrue(problems.contains("style_weight: must be a non-negative number, got -1.0"), "\(problems)")
         XCTAssertEqual(JobConfig.nameProblem(".hidden"), "must not start with '.'")
         XCTAssertEqual(JobConfig.nameProblem(String(repeating: "x", count: 129)), "longer than 128 bytes")
     }
@@ -58,7 +58,7 @@ final class WireFormatTests: XCTestCase {
         var config = JobConfig(name: "poison", styleSHA256: sha, imageSize: 1 << 31, styleSize: 1 << 20, batchSize: 1 << 20,
                                epochs: huge, maxImages: huge, steps: huge, checkpointEvery: huge, priority: Int.max,
                                maxAttempts: 1_000_000)
-        config.lr = 1e300
+        config.lr = .infinity
         config.contentWeight = .infinity
         let keys = config.problems().map { String($0.prefix { $0 != ":" }) }
         XCTAssertEqual(Set(keys), ["image_size", "style_size", "batch_size", "epochs", "max_images", "steps",
