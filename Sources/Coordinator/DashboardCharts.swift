@@ -72,6 +72,8 @@ extension DashboardPage {
     /// Tick values between 10^a and 10^b: decades when the range spans three or more, 1-3
     /// multiples from one and a half, else 1-2-5 multiples, else a few evenly spaced values.
     static func logTicks(from a: Double, to b: Double) -> [Double] {
+        // Losses near the top of Double's range make 10^b infinite; no stride may run away.
+        guard a.isFinite, b.isFinite, b - a < 700, pow(10, b).isFinite else { return [] }
         let decades = (Int(floor(a))...Int(ceil(b))).map { pow(10, Double($0)) }
         let inRange = { (v: Double) in log10(v) >= a && log10(v) <= b }
         if b - a >= 3 { return decades.filter(inRange) }
@@ -80,7 +82,9 @@ extension DashboardPage {
         if candidates.count >= 2 { return candidates }
         let lo = pow(10, a), hi = pow(10, b)
         let step = niceStep((hi - lo) / 3)
-        return stride(from: (lo / step).rounded(.up) * step, through: hi, by: step).map { $0 }
+        let first = (lo / step).rounded(.up) * step
+        guard first + step > first, (hi - first) / step < 20 else { return [lo, hi].filter { $0 > 0 } }
+        return stride(from: first, through: hi, by: step).map { $0 }
     }
 
     /// Round tick values from a to b, about five of them.

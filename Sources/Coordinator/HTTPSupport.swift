@@ -44,6 +44,11 @@ extension Request {
             buffer = try await body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "JSON body exceeds the limit of \(limit) bytes")
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // A body cut short, or chunked encoding that does not parse: the client's fault.
+            throw APIError.badRequest("the request body could not be read (cut short or malformed): \(error)")
         }
         if buffer.readableBytes == 0 { throw APIError.badRequest("empty body, expected a JSON object") }
         do {

@@ -28,6 +28,10 @@ extension JobStore {
             case .success(let fenced): job = fenced
             case .failure(let refusal): return .failure(refusal)
             }
+            if let refusal = Self.pastTheEnd((finalProgress.map { [$0.step] } ?? []) + lossPoints.map(\.step), job: job,
+                                             reportedTotal: finalProgress?.stepsTotal) {
+                return .failure(refusal)
+            }
             if let finalProgress { Self.apply(finalProgress, to: &job) }
             job.state = .succeeded
             job.modelSHA256 = modelSHA256
@@ -134,6 +138,15 @@ extension JobStore {
                     + "(content \(p.content), style \(p.style), total \(p.total))")
             }
         }
+    }
+
+    /// A refusal if `steps` (a report's step and its loss points' steps) go past the job's last
+    /// step: the config's `steps`, else the total the worker reported (now or before). Nothing
+    /// past the end can be recorded, so no later attempt resumes or draws from there.
+    static func pastTheEnd(_ steps: [Int], job: Job, reportedTotal: Int? = nil) -> StoreError? {
+        guard let last = job.config.plannedSteps ?? reportedTotal ?? job.stepsTotal,
+              let beyond = steps.first(where: { $0 > last }) else { return nil }
+        return .invalidReport(jobID: job.id, reason: "step \(beyond) is past the job's last step \(last)")
     }
 
     /// Applies reported progress unless it is older than what is recorded.

@@ -32,6 +32,7 @@ extension JobStore {
                 return .failure(.invalidReport(jobID: jobID, reason:
                     "preview step \(step) is before step \(job.resumedFromStep) this attempt resumed from"))
             }
+            if let refusal = Self.pastTheEnd([step], job: job) { return .failure(refusal) }
             job.previewSHA256 = sha256
             job.previewStep = step
             job.updatedAt = now

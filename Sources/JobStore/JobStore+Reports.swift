@@ -30,6 +30,10 @@ extension JobStore {
             case .success(let fenced): job = fenced
             case .failure(let refusal): return .failure(refusal)
             }
+            if let refusal = Self.pastTheEnd([progress.step] + lossPoints.map(\.step), job: job,
+                                             reportedTotal: progress.stepsTotal) {
+                return .failure(refusal)
+            }
             Self.apply(progress, to: &job)
             let expiry = now.addingTimeInterval(job.leaseSeconds ?? defaultDuration)
             job.leaseExpiresAt = expiry

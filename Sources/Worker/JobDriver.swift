@@ -77,7 +77,13 @@ final class JobDriver {
         Log.info("leased \(label) attempt \(lease.attempt)\(resume)")
         // The coordinator is not trusted blindly: a config past the limits (a "poison" job that
         // would exhaust any machine) fails at once, without retry, naming the values.
-        let problems = lease.config.problems()
+        var problems = lease.config.problems()
+        if let ck = lease.checkpoint {
+            let range = 0...(lease.config.steps ?? JobLimits.maxCount)
+            if !range.contains(ck.step) { problems.append("checkpoint step: must be from 0 to \(range.upperBound), got \(ck.step)") }
+            if !(0...JobLimits.maxCount).contains(ck.imagesSeen) { problems.append("checkpoint images_seen: got \(ck.imagesSeen)") }
+        }
+        if !(lease.leaseSeconds.isFinite && lease.leaseSeconds > 0) { problems.append("lease_seconds: got \(lease.leaseSeconds)") }
         if !problems.isEmpty {
             return await reportFailure(reason: "leased config refused by the worker: " + problems.joined(separator: "; "),
                                        retryable: false)

@@ -1,4 +1,4 @@
-import Coordinator
+@testable import Coordinator
 import CoordinatorAPI
 import CoordinatorTestSupport
 import Foundation
@@ -91,6 +91,42 @@ final class HostileValuesTests: XCTestCase {
             XCTAssertEqual(ok.status, .created, String(buffer: ok.body))
             let detail = try decode(JobDetail.self, try await client.send(.get, "/v1/jobs/1"))
             XCTAssertEqual(detail.checkpoints.map(\.step), [2])
+        }
+    }
+
+    /// Found by the fuzz test: losses near Double's maximum made the chart's log ticks stride
+    /// towards infinity, and `GET /` never answered while its memory grew.
+    func testLossesNearTheTopOfDoubleStillDraw() {
+        let points = [LossPoint(step: 1, images: 1, content: 1e308, style: 1e308, total: 1e308),
+                      LossPoint(step: 2, images: 2, content: 1, style: 1e-300, total: 1e308)]
+        XCTAssertEqual(DashboardPage.logTicks(from: 307.9, to: 308.4), [])
+        let html = DashboardPage.lossChart(points)
+        XCTAssertTrue(html.hasSuffix("</svg>"))
+    }
+
+    /// Found by the fuzz test: previews, heartbeats and `complete` accepted steps past the
+    /// job's last one.
+    func testReportsPastTheLastStepAreRefused() async throws {
+        let h = try Harness()
+        defer { h.cleanUp() }
+        try await h.app().test(.router) { client in
+            let style = try await client.putArtifact(makePNG(width: 16, height: 16))
+            _ = try await client.submit(["wave"], style: style, steps: 4)
+            let lease = try await client.lease()
+            let png = makePNG(width: 8, height: 8)
+            let preview = try await client.execute(uri: "/v1/jobs/1/preview", method: .put,
+                                                   headers: headers(token: Harness.token, [.init("X-Lease-Token")!: lease.token,
+                                                                                           .init("X-Content-SHA256")!: sha256Hex(png),
+                                                                                           .init("X-Step")!: "5"]),
+                                                   body: ByteBuffer(bytes: png))
+            XCTAssertEqual(preview.status, .badRequest, String(buffer: preview.body))
+            let beat = try await client.send(.post, "/v1/jobs/1/heartbeat",
+                                             body: HeartbeatRequest(token: lease.token, step: 5, imagesDone: 5))
+            XCTAssertEqual(beat.status, .badRequest, String(buffer: beat.body))
+            XCTAssertTrue(errorText(beat).contains("step 5 is past the job's last step 4"), errorText(beat))
+            let ok = try await client.send(.post, "/v1/jobs/1/heartbeat",
+                                           body: HeartbeatRequest(token: lease.token, step: 4, imagesDone: 4))
+            XCTAssertEqual(ok.status, .ok)
         }
     }
 }

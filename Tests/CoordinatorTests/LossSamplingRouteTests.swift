@@ -24,7 +24,7 @@ final class LossSamplingRouteTests: XCTestCase {
         try await h.app().test(.router) { client in
             // Given jobs with 1000, 401, 41 and 3 loss points, and one with none
             let style = try await client.putArtifact(makePNG(width: 8, height: 8))
-            _ = try await client.submit(["long", "chart", "mid", "short", "empty"], style: style)
+            _ = try await client.submit(["long", "chart", "mid", "short", "empty"], style: style, steps: 1000)
             for (id, n) in [(1, 1000), (2, 401), (3, 41), (4, 3)] {
                 let lease = try await client.lease(worker: "w\(id)")
                 XCTAssertEqual(lease.jobID, Int64(id))
