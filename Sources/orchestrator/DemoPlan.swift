@@ -14,11 +14,11 @@ struct DemoPlan: Equatable {
 
     /// Seconds of a demo that are not training steps: coordinator start, uploads, model
     /// loading on each job, fetching and the contact sheet.
-    static let fixedSeconds = 25.0
+    static let fixedSeconds = 15.0
     static let perJobSeconds = 2.0
     /// The measure runs every worker's trainer at once; the coordinator, the status table and
     /// the uploads still take a share of the machine: the measured step time is scaled by this.
-    static let contention = 1.15
+    static let contention = 1.05
     /// Fewer steps than this and the pictures show little; below it a smaller size is tried.
     static let minimumSteps = 80
     static let maximumSteps = 400

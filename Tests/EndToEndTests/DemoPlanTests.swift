@@ -42,10 +42,10 @@ final class DemoPlanTests: XCTestCase {
         XCTAssertEqual(p.workers, 2)
         XCTAssertGreaterThan(p.stepSeconds, 0)
         // The training time the plan expects follows from the step time it measured…
-        let expected = Double((8 + 1) / 2) * Double(p.steps) * p.stepSeconds * 1.15
+        let expected = Double((8 + 1) / 2) * Double(p.steps) * p.stepSeconds * 1.05
         XCTAssertEqual(p.expected, expected.rounded(), accuracy: 1.5, line)
         // …and fits the budget less the fixed part of a demo (unless even one step does not).
-        if p.steps > 1 { XCTAssertLessThanOrEqual(p.expected, 120 - 25 - 4 * 2 + 1, line) }
+        if p.steps > 1 { XCTAssertLessThanOrEqual(p.expected, 120 - 15 - 4 * 2 + 1, line) }
         // A larger size is only given up for a smaller one when it leaves too few steps.
         if p.size < 64 { XCTAssertLessThan(Double(p.steps), 80 * 64 * 64 / Double(p.size * p.size) * 1.5, line) }
     }
