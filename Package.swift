@@ -37,6 +37,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.60.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.0.0"),
     ],
     targets: [
         // MARK: - System libraries
@@ -72,6 +75,7 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         // configs/styles.json: checked and resolved into job configs.
         .target(name: "ConfigFile", dependencies: ["CoordinatorAPI", "NSTModel"]),
@@ -84,6 +88,8 @@ let package = Package(
         .target(name: "Coordinator", dependencies: [
             "CoordinatorAPI", "JobStore",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -101,6 +107,9 @@ let package = Package(
         .executableTarget(name: "orchestrator", dependencies: [
             "NSTModel", "CoordinatorAPI", "APIClient", "ConfigFile", "JobStore", "Coordinator", "CCPU",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "X509", package: "swift-certificates"),   // tls init
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
         // MARK: - Tests

@@ -14,6 +14,11 @@ public enum CoordinatorDefaults {
         return "127.0.0.1:\(port)"
     }
 
+    /// `$ORCHESTRATOR_CA_FILE` if set and not empty.
+    public static func caFile(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        environment["ORCHESTRATOR_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     /// The token from `file` (its content without surrounding whitespace) when given, else
     /// `$ORCHESTRATOR_TOKEN` if set and not empty, else nil.
     /// - Throws: `TokenError` if the file cannot be read or is empty.

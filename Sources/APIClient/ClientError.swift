@@ -13,6 +13,9 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
     case badResponse(String)
     /// A downloaded file's SHA-256 is not the one expected (nothing was kept).
     case checksumMismatch(expected: String, actual: String)
+    /// The TLS connection could not be set up: the certificate is not trusted, does not name
+    /// the host, has expired, or the other end does not speak TLS. Not worth retrying.
+    case tls(String)
 
     /// True for 409: the lease token no longer holds the job (or the state forbids the
     /// change); a worker must stop the job and discard its work.
@@ -37,6 +40,7 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
         case .badResponse(let message): return "unexpected answer from the coordinator: \(message)"
         case let .checksumMismatch(expected, actual):
             return "checksum mismatch: expected sha256 \(expected), got \(actual)"
+        case .tls(let message): return message
         }
     }
 }
@@ -48,6 +52,8 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
 public struct CoordinatorAddress: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
+    /// `https://`: TLS, with the certificate and host name verified.
+    public var secure = false
 
     /// A malformed address.
     public struct ParseError: Error, CustomStringConvertible, Equatable {
@@ -64,8 +70,13 @@ public struct CoordinatorAddress: Sendable, Equatable, CustomStringConvertible {
     public init(parsing text: String) throws {
         func fail(_ reason: String) -> ParseError { ParseError(address: text, reason: reason) }
         var rest = Substring(text.trimmingCharacters(in: .whitespaces))
-        if rest.lowercased().hasPrefix("https://") { throw fail("https is not supported, use http:// or host:port") }
-        if rest.lowercased().hasPrefix("http://") { rest = rest.dropFirst("http://".count) }
+        var secure = false
+        if rest.lowercased().hasPrefix("https://") {
+            rest = rest.dropFirst("https://".count)
+            secure = true
+        } else if rest.lowercased().hasPrefix("http://") {
+            rest = rest.dropFirst("http://".count)
+        }
         while rest.hasSuffix("/") { rest = rest.dropLast() }
         if rest.contains("/") { throw fail("expected host:port, without a path") }
         var host: Substring
@@ -96,14 +107,18 @@ public struct CoordinatorAddress: Sendable, Equatable, CustomStringConvertible {
             port = p
         }
         self.init(host: String(host), port: port)
+        self.secure = secure
     }
 
     /// True for an IPv6 literal (it needs brackets in a URL).
     var isIPv6: Bool { host.contains(":") }
 
-    /// `http://host:port` (IPv6 in brackets).
-    public var baseURL: String { "http://\(description)" }
+    /// `http://host:port` or `https://host:port` (IPv6 in brackets).
+    public var baseURL: String { (secure ? "https://" : "http://") + hostPort }
 
     /// `host:port`, or `[v6]:port`.
-    public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    var hostPort: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// `host:port` (`[v6]:port`), with `https://` in front for TLS.
+    public var description: String { secure ? "https://" + hostPort : hostPort }
 }

@@ -5,6 +5,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 // MARK: - CoordinatorClient
 
@@ -24,12 +25,26 @@ public struct CoordinatorClient: Sendable {
     ///   - address: `host:port`, `http://host:port` or `[::1]:7000`.
     ///   - token: the bearer token, if the coordinator has one.
     ///   - timeout: the deadline of a JSON call, and the longest silence during a transfer.
-    /// - Throws: `CoordinatorAddress.ParseError`.
-    public init(address: String, token: String?, timeout: TimeAmount = .seconds(30)) throws {
+    ///   - caFile: PEM certificates to trust for `https://` besides the system's (a private CA
+    ///     made by `orchestrator tls init`); the certificate and the host name are verified.
+    /// - Throws: `CoordinatorAddress.ParseError`, `ClientError.tls` for an unreadable CA file.
+    public init(address: String, token: String?, timeout: TimeAmount = .seconds(30), caFile: String? = nil) throws {
         self.address = try CoordinatorAddress(parsing: address)
         self.token = token
         self.timeout = timeout
         var config = HTTPClient.Configuration()
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        tls.certificateVerification = .fullVerification
+        if let caFile {
+            let roots: [NIOSSLCertificate]
+            do { roots = try NIOSSLCertificate.fromPEMFile(caFile) } catch {
+                throw ClientError.tls("cannot read the CA file \(caFile): \(error)")
+            }
+            if roots.isEmpty { throw ClientError.tls("no certificate in the CA file \(caFile)") }
+            tls.additionalTrustRoots = [.certificates(roots)]
+        }
+        config.tlsConfiguration = tls
         config.timeout = .init(connect: min(timeout, .seconds(10)), read: timeout)
         config.redirectConfiguration = .disallow
         config.decompression = .disabled
@@ -117,7 +132,36 @@ public struct CoordinatorClient: Sendable {
     /// `.unreachable` with a short reason for a transport failure.
     func unreachable(_ error: any Error) -> ClientError {
         if let error = error as? ClientError { return error }
+        if let tls = Self.tlsProblem(error) {
+            return .tls("TLS with the coordinator at \(address.host) failed: \(tls)")
+        }
+        if !address.secure, let e = error as? HTTPClientError, e == .remoteConnectionClosed {
+            return .unreachable("cannot reach the coordinator at \(address): connection closed by the coordinator "
+                                + "(if it serves TLS, use https://\(address.hostPort))")
+        }
         return .unreachable("cannot reach the coordinator at \(address): \(Self.reason(error))")
+    }
+
+    /// A one-line account of a TLS failure, or nil when `error` is not one.
+    static func tlsProblem(_ error: any Error) -> String? {
+        if let e = error as? NIOSSLError {
+            switch e {
+            case .handshakeFailed(let reason):
+                let text = "\(reason)"
+                if text.contains("WRONG_VERSION_NUMBER") || text.contains("wrong version number") {
+                    return "the other end does not speak TLS (is it plain http://?)"
+                }
+                if text.contains("CERTIFICATE_VERIFY_FAILED") {
+                    return "certificate verify failed: not signed by a trusted CA, expired, or not for this host (\(text))"
+                }
+                return "handshake failed: \(text)"
+            case .unableToValidateCertificate: return "the certificate does not name this host"
+            default: return "\(e)"
+            }
+        }
+        if let e = error as? NIOSSLExtraError { return "\(e)" }
+        if let e = error as? BoringSSLError { return "\(e)" }
+        return nil
     }
 
     static func reason(_ error: any Error) -> String {

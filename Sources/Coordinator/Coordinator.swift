@@ -1,9 +1,12 @@
 import CoordinatorAPI
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import JobStore
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 
 // MARK: - Builder
@@ -46,9 +49,11 @@ public func buildCoordinator(
     LeasesController(core: core).addRoutes(to: router.group("v1"))
 
     let idle = config.idleTimeout.isFinite && config.idleTimeout > 0 ? config.idleTimeout : 75
+    let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .nanoseconds(Int64(min(idle, 86_400) * 1e9))))
+    let server = try config.tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: try serverTLS($0)) } ?? http1
     var app = Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(min(idle, 86_400) * 1e9)))),
+        server: server,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "nst-coordinator"),
         onServerRunning: onServerRunning,
         logger: logger
@@ -170,4 +175,28 @@ struct LeaseReaper: Service {
             }
         }
     }
+}
+
+// MARK: - TLS
+
+/// What the coordinator's TLS files say when they cannot be used.
+public struct TLSSetupError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The server side of TLS 1.2+ from PEM files, with a clear error naming the file.
+func serverTLS(_ files: CoordinatorConfig.TLSFiles) throws -> TLSConfiguration {
+    let chain: [NIOSSLCertificate]
+    do { chain = try NIOSSLCertificate.fromPEMFile(files.certificateChain) } catch {
+        throw TLSSetupError(description: "cannot read the TLS certificate \(files.certificateChain): \(error)")
+    }
+    if chain.isEmpty { throw TLSSetupError(description: "no certificate in \(files.certificateChain)") }
+    let key: NIOSSLPrivateKey
+    do { key = try NIOSSLPrivateKey(file: files.privateKey, format: .pem) } catch {
+        throw TLSSetupError(description: "cannot read the TLS private key \(files.privateKey): \(error)")
+    }
+    var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
+                                                       privateKey: .privateKey(key))
+    tls.minimumTLSVersion = .tlsv12
+    return tls
 }

@@ -35,6 +35,19 @@ public struct CoordinatorConfig: Sendable {
     /// A connection with no request for this long is closed (`serve --idle-timeout`), so that
     /// idle or abandoned clients cannot hold connections open for ever.
     public var idleTimeout: TimeInterval = 75
+    /// Serve HTTPS with this certificate chain and private key (PEM files; `serve --tls-cert`,
+    /// `--tls-key`); plain HTTP when nil.
+    public var tls: TLSFiles?
+
+    /// A PEM certificate chain and its private key.
+    public struct TLSFiles: Sendable, Equatable {
+        public var certificateChain: String
+        public var privateKey: String
+        public init(certificateChain: String, privateKey: String) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+        }
+    }
 
     public init(host: String = "127.0.0.1", port: Int = 7000, stateDir: URL, token: String? = nil,
                 leaseSeconds: TimeInterval = 60, maxUploadBytes: Int64 = 1 << 30,

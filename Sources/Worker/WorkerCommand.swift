@@ -20,7 +20,7 @@ struct WorkerCommand: AsyncParsableCommand {
             the job back and exits 0; a second signal exits at once.
             """)
 
-    @Option(help: "The coordinator's HOST:PORT (default: $ORCHESTRATOR_COORDINATOR, else 127.0.0.1:7000).")
+    @Option(help: "The coordinator as HOST:PORT or https://HOST:PORT (default: $ORCHESTRATOR_COORDINATOR, else 127.0.0.1:7000).")
     var coordinator: String?
     @Option(help: "Folder of training images (this machine's copy of the dataset).")
     var dataset: String
@@ -36,6 +36,8 @@ struct WorkerCommand: AsyncParsableCommand {
     var randomVGG = false
     @Option(name: .customLong("token-file"), help: "File holding the coordinator's bearer token (default: $ORCHESTRATOR_TOKEN).")
     var tokenFile: String?
+    @Option(name: .customLong("ca-file"), help: "PEM CA certificate(s) to trust for an https:// coordinator (default: $ORCHESTRATOR_CA_FILE).")
+    var caFile: String?
     @Option(name: .customLong("work-dir"), help: "Where job files (style image, checkpoints, model) are kept while a job runs.")
     var workDir: String?
 
@@ -70,7 +72,8 @@ struct WorkerCommand: AsyncParsableCommand {
         catch { throw WorkerError("cannot create the work dir \(work.path): \(error)") }
 
         let client: CoordinatorClient
-        do { client = try CoordinatorClient(address: address, token: token, timeout: .seconds(5)) }
+        do { client = try CoordinatorClient(address: address, token: token, timeout: .seconds(5),
+                                            caFile: caFile ?? CoordinatorDefaults.caFile()) }
         catch { throw WorkerError(error) }
         let context = WorkerContext(name: worker, client: client, dataset: datasetURL, workDir: work,
                                     vgg: vgg, signals: signals)

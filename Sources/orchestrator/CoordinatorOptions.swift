@@ -7,11 +7,17 @@ import Foundation
 /// coordinator.
 struct CoordinatorOptions: ParsableArguments {
     @Option(name: .customLong("coordinator"),
-            help: "The coordinator as HOST:PORT (default: $ORCHESTRATOR_COORDINATOR, else 127.0.0.1:7000).")
+            help: "The coordinator as HOST:PORT or https://HOST:PORT (default: $ORCHESTRATOR_COORDINATOR, else 127.0.0.1:7000).")
     var coordinator: String?
 
     @Option(name: .customLong("token-file"), help: "File holding the bearer token (default: $ORCHESTRATOR_TOKEN).")
     var tokenFile: String?
+
+    @Option(name: .customLong("ca-file"), help: "PEM CA certificate(s) to trust for https:// (default: $ORCHESTRATOR_CA_FILE).")
+    var caFile: String?
+
+    /// The CA file to use, if any.
+    var resolvedCAFile: String? { caFile ?? CoordinatorDefaults.caFile() }
 
     /// The address to use.
     var address: String { coordinator ?? CoordinatorDefaults.address() }
@@ -25,7 +31,7 @@ struct CoordinatorOptions: ParsableArguments {
         let token: String?
         do { token = try CoordinatorDefaults.token(file: tokenFile) } catch { throw CLIError(error) }
         let client: CoordinatorClient
-        do { client = try CoordinatorClient(address: address, token: token) } catch { throw CLIError(error) }
+        do { client = try CoordinatorClient(address: address, token: token, caFile: resolvedCAFile) } catch { throw CLIError(error) }
         do {
             let value = try await body(client)
             try? await client.shutdown()

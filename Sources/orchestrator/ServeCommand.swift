@@ -23,6 +23,13 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Seconds before a connection without a request is closed.")
     var idleTimeout: Double = 75
 
+    @Option(name: .customLong("tls-cert"), help: "Serve HTTPS with this PEM certificate chain (see `orchestrator tls init`).")
+    var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-cert.")
+    var tlsKey: String?
+    @Flag(name: .customLong("insecure-http"), help: "Allow plain HTTP on an address other than loopback (tokens then cross the network in cleartext).")
+    var insecureHTTP = false
+
     /// --keep-checkpoints, --gc-interval, --max-store-bytes, --upload-timeout.
     @OptionGroup var storage: StorageOptions
 
@@ -33,6 +40,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--idle-timeout must be from 0 to 86400 seconds")
         }
         guard !host.isEmpty else { throw ValidationError("--host must not be empty") }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 
     func run() async throws {
@@ -41,9 +49,14 @@ struct Serve: AsyncParsableCommand {
         if token == nil, !CoordinatorConfig.isLoopback(host: host) {
             throw CLIError("refusing to listen on \(host) without a token: set ORCHESTRATOR_TOKEN or pass --token-file (or listen on 127.0.0.1)")
         }
+        if tlsCert == nil, !insecureHTTP, !CoordinatorConfig.isLoopback(host: host) {
+            throw CLIError("refusing to serve plain HTTP on \(host): the token would cross the network in cleartext; "
+                           + "pass --tls-cert and --tls-key (`orchestrator tls init` makes them), or --insecure-http")
+        }
         var config = CoordinatorConfig(host: host, port: port, stateDir: URL(fileURLWithPath: stateDir),
                                        token: token, leaseSeconds: leaseTimeout, metricsPublic: metricsPublic)
         config.idleTimeout = idleTimeout
+        if let tlsCert, let tlsKey { config.tls = .init(certificateChain: tlsCert, privateKey: tlsKey) }
         storage.apply(to: &config)
         let store: JobStore
         do { store = try JobStore(path: config.databasePath, leaseDuration: leaseTimeout) } catch { throw CLIError(error) }

@@ -23,6 +23,10 @@ final class Cluster {
     let coordinatorNamespace: String?
     let cliNamespace: String?
     private(set) var coordinator: ChildProcess?
+    /// Extra `serve` arguments (e.g. `--tls-cert`), and how the CLI reaches the coordinator when
+    /// not as `address` (e.g. `https://localhost:PORT --ca-file ca.pem`).
+    var serveArguments: [String] = []
+    var cliCoordinator: [String]?
     private(set) var workers: [String: ChildProcess] = [:]
     private var children: [ChildProcess] = []
 
@@ -104,7 +108,8 @@ final class Cluster {
         let child = try ChildProcess(
             label: label, executable: orchestrator,
             arguments: ["serve", "--host", host, "--port", String(port), "--state-dir", stateDir.path,
-                        "--lease-timeout", String(leaseTimeout)],
+                        "--lease-timeout", String(leaseTimeout)] + serveArguments
+                + (CoordinatorAddressCheck.isLoopback(host) ? [] : ["--insecure-http"]),
             environment: environment, logDir: logDir, namespace: coordinatorNamespace)
         children.append(child)
         coordinator = child
@@ -117,7 +122,8 @@ final class Cluster {
             if let c = coordinator, !c.isRunning {
                 throw HarnessError("coordinator exited with \(c.process.terminationStatus): \(c.stderr)")
             }
-            return cliNamespace == nil ? healthz() : ((try? cli(["status", "--json"], timeout: 10).status) == 0)
+            return cliNamespace == nil && cliCoordinator == nil ? healthz()
+                : ((try? cli(["status", "--json"], timeout: 10).status) == 0)
         }
         if !up { throw HarnessError("coordinator at \(address) not healthy after \(timeout) s: \(coordinator?.stderr ?? "")") }
     }
@@ -157,7 +163,7 @@ final class Cluster {
 
     /// Runs `orchestrator ARGS --coordinator ADDRESS`.
     func cli(_ arguments: [String], timeout: TimeInterval = 60) throws -> CommandResult {
-        try runCommand(orchestrator, arguments + ["--coordinator", address], environment: environment,
+        try runCommand(orchestrator, arguments + (cliCoordinator ?? ["--coordinator", address]), environment: environment,
                        logDir: logDir, namespace: cliNamespace, timeout: timeout)
     }
 
@@ -171,5 +177,12 @@ final class Cluster {
             }
         }
         try? FileManager.default.removeItem(at: root)
+    }
+}
+
+/// Loopback addresses: `serve` refuses plain HTTP anywhere else unless told `--insecure-http`.
+enum CoordinatorAddressCheck {
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }
