@@ -151,6 +151,8 @@ final class ClientTests: XCTestCase {
             ("[fe80::1]", "fe80::1", 7000, "http://[fe80::1]:7000"),
             ("::1", "::1", 7000, "http://[::1]:7000"),
             ("10.0.0.2", "10.0.0.2", 7000, "http://10.0.0.2:7000"),
+            ("https://coord.lan:7443", "coord.lan", 7443, "https://coord.lan:7443"),
+            ("HTTPS://[::1]:7443/", "::1", 7443, "https://[::1]:7443"),
         ]
         for (text, host, port, url) in cases {
             let a = try CoordinatorAddress(parsing: text)
@@ -158,7 +160,7 @@ final class ClientTests: XCTestCase {
             XCTAssertEqual(a.port, port, text)
             XCTAssertEqual(a.baseURL, url, text)
         }
-        for bad in ["", ":7000", "host:0", "host:70000", "host:abc", "https://host:1", "[::1", "[::1]x", "host:7000/v1", "a b:1"] {
+        for bad in ["", ":7000", "host:0", "host:70000", "host:abc", "https://host:0", "[::1", "[::1]x", "host:7000/v1", "a b:1"] {
             XCTAssertThrowsError(try CoordinatorAddress(parsing: bad), bad) { error in
                 XCTAssertTrue("\(error)".hasPrefix("invalid coordinator address"), "\(error)")
             }
