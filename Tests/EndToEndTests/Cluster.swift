@@ -109,7 +109,7 @@ final class Cluster {
             label: label, executable: orchestrator,
             arguments: ["serve", "--host", host, "--port", String(port), "--state-dir", stateDir.path,
                         "--lease-timeout", String(leaseTimeout)] + serveArguments
-                + (CoordinatorAddressCheck.isLoopback(host) ? [] : ["--insecure-http"]),
+                + (CoordinatorAddressCheck.isLoopback(host) || serveArguments.contains("--tls-cert") ? [] : ["--insecure-http"]),
             environment: environment, logDir: logDir, namespace: coordinatorNamespace)
         children.append(child)
         coordinator = child

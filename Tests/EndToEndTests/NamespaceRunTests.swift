@@ -53,4 +53,49 @@ final class NamespaceRunTests: XCTestCase {
         let out = try cluster.fetchAll()
         for job in rows { _ = try checkFetched(job, in: out, steps: steps, logDir: cluster.logDir) }
     }
+
+    /// Issue 12: the same "machines" over TLS with a private CA from `orchestrator tls init`;
+    /// the certificate names the coordinator's address, and a client that does not trust the CA,
+    /// or speaks plain HTTP to the TLS port, is refused with the reason, across the veth.
+    func testOverTLSAcrossNetworkNamespaces() throws {
+        if let why = NamespaceNetwork.unavailableReason() {
+            throw XCTSkip("separate-machines test skipped: \(why)")
+        }
+        let network: NamespaceNetwork
+        do { network = try NamespaceNetwork(workerCount: 1) } catch {
+            throw XCTSkip("separate-machines test skipped: cannot create network namespaces: \(error)")
+        }
+        self.network = network
+        let cluster = try Cluster(leaseTimeout: 5, host: network.coordinatorAddress, port: 7000,
+                                  coordinatorNamespace: network.coordinator, cliNamespace: network.workers[0])
+        self.cluster = cluster
+        let certs = cluster.root.appendingPathComponent("tls")
+        let made = try runCommand(cluster.orchestrator, ["tls", "init", "--out", certs.path, "--host", network.coordinatorAddress],
+                                  environment: cluster.environment, logDir: cluster.logDir)
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let ca = certs.appendingPathComponent("ca.pem").path
+        let https = "https://\(network.coordinatorAddress):7000"
+        cluster.serveArguments = ["--tls-cert", certs.appendingPathComponent("server.pem").path,
+                                  "--tls-key", certs.appendingPathComponent("server-key.pem").path]
+        cluster.cliCoordinator = ["--coordinator", https, "--ca-file", ca]
+        try cluster.startCoordinator()
+        try cluster.waitForCoordinator()  // status over TLS from the worker's namespace
+
+        let config = try cluster.writeConfig(styles: [("tls1", 61, [:]), ("tls2", 62, [:])], steps: 4)
+        try cluster.submit(config)
+        let w1 = try cluster.startWorker("w1", extra: ["--ca-file", ca], namespace: network.workers[0], via: https)
+        let rows = try cluster.waitForAllFinished(timeout: 120)
+        XCTAssertEqual(rows.map(\.state), ["succeeded", "succeeded"], w1.stderr)
+        XCTAssertTrue(w1.stderr.contains("coordinator \(https)"), w1.stderr)
+
+        func status(_ args: [String]) throws -> CommandResult {
+            try runCommand(cluster.orchestrator, ["status"] + args, environment: cluster.environment,
+                           logDir: cluster.logDir, namespace: network.workers[0], timeout: 30)
+        }
+        let untrusted = try status(["--coordinator", https])
+        XCTAssertTrue(untrusted.stderr.contains("TLS with the coordinator at \(network.coordinatorAddress) failed: certificate verify failed"),
+                      untrusted.stderr)
+        let plain = try status(["--coordinator", "\(network.coordinatorAddress):7000"])
+        XCTAssertTrue(plain.stderr.contains("if it serves TLS, use \(https)"), plain.stderr)
+    }
 }
