@@ -151,7 +151,19 @@ struct CoordinatorCore: Sendable {
     }
 }
 
-// MARK: - Lease reaper
+// MARK: - Background services
+
+/// Runs `body` every `interval` until the task is cancelled or the application shuts down
+/// gracefully (the loop of the lease reaper and of the garbage collector).
+func repeatEvery(_ interval: Duration, _ body: @escaping @Sendable () async -> Void) async {
+    await cancelWhenGracefulShutdown {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { break }
+            await body()
+        }
+    }
+}
 
 /// Expires overdue leases every `interval`, so that the table stays current while no worker
 /// talks to the coordinator (leasing and reports also expire on the way).
@@ -161,17 +173,14 @@ struct LeaseReaper: Service {
     let logger: Logger
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                if Task.isCancelled { break }
-                do {
-                    for lease in try await store.expireLeases() {
-                        logger.warning("job \(lease.jobID) (\(lease.name)): \(lease.reason) → \(lease.newState.rawValue)")
-                    }
-                } catch {
-                    logger.error("lease reaper: \(error)")
+        let (store, logger) = (store, logger)
+        await repeatEvery(interval) {
+            do {
+                for lease in try await store.expireLeases() {
+                    logger.warning("job \(lease.jobID) (\(lease.name)): \(lease.reason) → \(lease.newState.rawValue)")
                 }
+            } catch {
+                logger.error("lease reaper: \(error)")
             }
         }
     }

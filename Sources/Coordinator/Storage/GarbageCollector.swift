@@ -195,21 +195,18 @@ struct GarbageCollectorService: Service {
     let logger: Logger
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                if Task.isCancelled { break }
-                do {
-                    let report = try await collector.collect()
-                    if report.freed.files > 0 || report.checkpointRowsDropped > 0 {
-                        logger.info("gc: \(report)")
-                    } else {
-                        logger.debug("gc: \(report)")
-                    }
-                    for error in report.errors { logger.error("gc: \(error)") }
-                } catch {
-                    logger.error("gc: \(error)")
+        let (collector, logger) = (collector, logger)
+        await repeatEvery(interval) {
+            do {
+                let report = try await collector.collect()
+                if report.freed.files > 0 || report.checkpointRowsDropped > 0 {
+                    logger.info("gc: \(report)")
+                } else {
+                    logger.debug("gc: \(report)")
                 }
+                for error in report.errors { logger.error("gc: \(error)") }
+            } catch {
+                logger.error("gc: \(error)")
             }
         }
     }
