@@ -130,30 +130,53 @@ final class DashboardTests: XCTestCase {
         }
     }
 
-    func testEightJobsOfTenThousandPointsRenderFastWithAtMost400PointsPerLine() async throws {
-        let h = try Harness()
-        defer { h.cleanUp() }
-        // Given eight running jobs with 10,000 loss points each
+    /// Eight running jobs with `n` loss points each, in `h`'s store.
+    private func seedEightJobs(_ h: Harness, points n: Int) async throws {
         let style = sha256Hex(makePNG(width: 8, height: 8))
         let configs = (1...8).map { JobConfig(name: "style-\($0)", styleSHA256: style, imageSize: 32, batchSize: 1, steps: 10_000) }
         _ = try await h.store.submitJobs(configs)
         for i in 1...8 {
             let lease = try await XCTUnwrapAsync(try await h.store.leaseNextJob(worker: "w\(i)", host: "h", threads: 1))
-            let points = (1...10_000).map { s in
+            let points = (1...n).map { s in
                 LossPoint(step: s, images: s, content: 1e5 / Double(s), style: 1e6 * exp(-Double(s) / 3000) + 10, total: 0)
             }.map { LossPoint(step: $0.step, images: $0.images, content: $0.content, style: $0.style, total: $0.content + $0.style) }
             _ = try await h.store.heartbeat(jobID: lease.job.id, token: lease.token,
-                                            progress: JobProgress(step: 10_000, imagesDone: 10_000), lossPoints: points)
+                                            progress: JobProgress(step: n, imagesDone: n), lossPoints: points)
         }
+    }
+
+    /// `GET /` from `h` and the seconds it took.
+    private func timedPage(_ h: Harness) async throws -> (TestResponse, Double) {
+        var result: (TestResponse, Double)?
         try await h.app().test(.router) { client in
-            // When the page is fetched
             let start = Date()
             let r = try await client.execute(uri: "/", method: .get, headers: headers())
-            let seconds = Date().timeIntervalSince(start)
+            result = (r, Date().timeIntervalSince(start))
+        }
+        return try XCTUnwrap(result)
+    }
 
-            // Then it comes quickly, with 24 lines of at most 400 points from the first step to the last
+    func testEightJobsOfTenThousandPointsRenderFastWithAtMost400PointsPerLine() async throws {
+        // The same page with 400 points a curve, what the charts draw, timed here on this
+        // machine: the bound follows the machine's speed instead of assuming one.
+        let reference = try Harness()
+        defer { reference.cleanUp() }
+        try await seedEightJobs(reference, points: 400)
+        let (_, referenceSeconds) = try await timedPage(reference)
+
+        // Given eight running jobs with 10,000 loss points each
+        let h = try Harness()
+        defer { h.cleanUp() }
+        try await seedEightJobs(h, points: 10_000)
+        do {
+            // When the page is fetched
+            let (r, seconds) = try await timedPage(h)
+
+            // Then it comes about as fast as the page that holds only what it draws, with 24 lines
+            // of at most 400 points from the first step to the last
             XCTAssertEqual(r.status, .ok)
-            XCTAssertLessThan(seconds, 2, "about 0.2 s in a debug build")
+            XCTAssertLessThan(seconds, 5 * referenceSeconds + 0.5,
+                              "\(seconds) s against \(referenceSeconds) s for 400 points a curve")
             let page = String(buffer: r.body)
             XCTAssertLessThan(page.utf8.count, 400_000)
             XCTAssertEqual(count("<svg class=\"loss\"", in: page), 8)
