@@ -138,7 +138,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "ConfigFileTests", dependencies: ["ConfigFile", "CoordinatorAPI", "CoordinatorTestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["NSTModel"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["NSTModel", "CoordinatorTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

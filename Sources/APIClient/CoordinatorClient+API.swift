@@ -22,7 +22,9 @@ extension CoordinatorClient {
         switch response.status.code {
         case 200: return true
         case 404: return false
-        default: throw ClientError.http(status: Int(response.status.code), message: "HEAD /v1/artifacts/\(sha256)")
+        default:
+            let reason = response.headers.first(name: APIHeader.error).map { Sanitize.oneLine($0) }
+            throw ClientError.http(status: Int(response.status.code), message: reason ?? "HEAD /v1/artifacts/\(sha256)")
         }
     }
 
@@ -114,6 +116,24 @@ extension CoordinatorClient {
     @discardableResult
     public func retry(id: Int64) async throws -> JobStatus {
         try await call(.POST, "/v1/jobs/\(id)/retry", as: JobStatus.self)
+    }
+
+    // MARK: - Worker tokens (admin)
+
+    /// Makes a worker token; the answer holds the token, which is never shown again.
+    public func createWorkerToken(name: String?) async throws -> TokenCreated {
+        try await call(.POST, "/v1/tokens", json: TokenCreateRequest(role: "worker", name: name), as: TokenCreated.self)
+    }
+
+    /// Every token (never the tokens themselves), revoked ones too.
+    public func tokens() async throws -> [TokenInfo] {
+        try await call(.GET, "/v1/tokens", as: TokensResponse.self).tokens
+    }
+
+    /// Revokes token `id`: its next request is refused.
+    @discardableResult
+    public func revokeToken(id: Int64) async throws -> TokenInfo {
+        try await call(.POST, "/v1/tokens/\(id)/revoke", as: TokenInfo.self)
     }
 
     // MARK: - Leases (worker)

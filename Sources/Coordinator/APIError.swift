@@ -30,11 +30,11 @@ struct APIError: Error, HTTPResponseError, CustomStringConvertible {
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, message) }
     static func notFound(_ message: String) -> APIError { APIError(.notFound, message) }
 
-    /// The answer to a store refusal: notFound → 404, staleLease / invalidTransition → 409,
+    /// The answer to a store refusal: notFound / credentialNotFound → 404, staleLease / invalidTransition → 409,
     /// invalidConfig / invalidReport → 400, a full disk → 507, database → 500.
     init(_ error: StoreError) {
         switch error {
-        case .notFound: self.init(.notFound, error.description)
+        case .notFound, .credentialNotFound: self.init(.notFound, error.description)
         case .staleLease, .invalidTransition: self.init(.conflict, error.description)
         case .invalidConfig, .invalidReport: self.init(.badRequest, error.description)
         case .database where error.isStorageFull:
@@ -44,12 +44,13 @@ struct APIError: Error, HTTPResponseError, CustomStringConvertible {
     }
 }
 
-/// `{"error": message}` with `status`.
+/// `{"error": message}` with `status`, the message also in `X-Error` (for HEAD answers).
 func errorResponse(status: HTTPResponse.Status, message: String) -> Response {
     let data = (try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys]))
         ?? Data(#"{"error":"internal error"}"#.utf8)
     return Response(status: status,
-                    headers: [.contentType: "application/json; charset=utf-8", .contentLength: "\(data.count)"],
+                    headers: [.contentType: "application/json; charset=utf-8", .contentLength: "\(data.count)",
+                              .xError: String(Sanitize.oneLine(message).prefix(300))],
                     body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 

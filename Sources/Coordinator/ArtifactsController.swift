@@ -9,13 +9,13 @@ import NIOCore
 struct ArtifactsController: Sendable {
     let core: CoordinatorCore
 
-    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+    func addRoutes(to group: RouterGroup<CoordinatorContext>) {
         group.put(":sha256", use: upload)
         group.get(":sha256", use: download)
         group.head(":sha256", use: exists)
     }
 
-    @Sendable func upload(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func upload(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let sha = try ArtifactStore.checked(context.parameters.get("sha256") ?? "")
         let size = try await core.artifacts.ingest(request.body, expected: sha, contentLength: try request.contentLength(),
                                                    kind: .artifact)
@@ -23,12 +23,12 @@ struct ArtifactsController: Sendable {
         return try json(UploadResponse(sha256: sha, size: size, step: nil), status: .created)
     }
 
-    @Sendable func download(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func download(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let sha = try ArtifactStore.checked(context.parameters.get("sha256") ?? "")
         return try await fileResponse(core: core, sha256: sha, context: context, what: "artifact")
     }
 
-    @Sendable func exists(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func exists(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let sha = try ArtifactStore.checked(context.parameters.get("sha256") ?? "")
         // A client that finds the file here will reference it without uploading: claim it.
         guard let size = try core.artifacts.claim(sha) else {
@@ -40,7 +40,7 @@ struct ArtifactsController: Sendable {
 }
 
 /// The stored file `sha256` streamed from disk, with `X-Content-SHA256`; 404 if absent.
-func fileResponse(core: CoordinatorCore, sha256: String, context: BasicRequestContext,
+func fileResponse(core: CoordinatorCore, sha256: String, context: CoordinatorContext,
                   what: String) async throws -> Response {
     guard let size = try core.artifacts.size(of: sha256) else {
         throw APIError.notFound("\(what) \(sha256) not found")

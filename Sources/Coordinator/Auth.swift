@@ -1,20 +1,14 @@
+import CoordinatorAPI
 import Crypto
 import Foundation
 import Hummingbird
+import JobStore
 
 // MARK: - Token check
 
-/// The coordinator's shared token, compared in constant time. Every path that accepts a token
-/// (the `Authorization` header, the dashboard cookie, the dashboard's `?token=` link) goes
-/// through `matches`.
+/// The coordinator's admin token, compared in constant time. Every path that accepts it
+/// (the `Authorization` header, the login form) goes through `matches`.
 struct TokenCheck: Sendable {
-    /// The dashboard's cookie: the token, percent-encoded.
-    static let cookieName = "nst_token"
-
-    /// RFC 3986 unreserved characters (ASCII only): all a cookie value needs unescaped.
-    static let unreserved = CharacterSet(charactersIn:
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-
     private let expected: SHA256Digest
 
     init(token: String) {
@@ -45,52 +39,65 @@ struct TokenCheck: Sendable {
         }
         return String(header.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
     }
+}
 
-    /// The (percent-decoded) value of the `nst_token` cookie, if the request carries one.
-    static func cookie(_ request: Request) -> String? {
-        for header in request.headers[values: .cookie] {
-            for pair in header.split(separator: ";") {
-                let trimmed = pair.drop { $0 == " " }
-                guard let eq = trimmed.firstIndex(of: "="), trimmed[..<eq] == cookieName else { continue }
-                let raw = String(trimmed[trimmed.index(after: eq)...])
-                return raw.removingPercentEncoding ?? raw
+// MARK: - Credentials
+
+/// Turns what a request presents into a `Caller`: the admin token, a worker token (looked up
+/// by digest in the store, refused once revoked), or a dashboard session cookie.
+struct Authenticator: Sendable {
+    let admin: TokenCheck
+    let store: JobStore
+    let sessions: SessionStore
+
+    /// The caller of a bearer token; a 401 naming the problem for a wrong or revoked one.
+    func caller(bearer presented: String) async throws -> Caller {
+        if admin.matches(presented) { return .admin }
+        if let credential = try await store.credential(token: presented) {
+            if let revoked = credential.revokedAt {
+                throw APIError(.unauthorized, "worker token \(credential.id) (\(credential.name)) was revoked at \(iso8601(revoked))")
             }
+            return .worker(credential)
         }
-        return nil
-    }
-
-    /// The `Set-Cookie` value that makes a browser present `token` on every later request to
-    /// this coordinator: HttpOnly (no script can read it), SameSite=Strict (no other site can
-    /// make the browser send it), the whole site.
-    static func setCookie(token: String) -> String {
-        let value = token.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
-        return "\(cookieName)=\(value); Path=/; HttpOnly; SameSite=Strict"
+        throw APIError(.unauthorized, "wrong bearer token")
     }
 }
 
 // MARK: - Middleware
 
-/// Requires the token on every route it wraps (401 otherwise): `Authorization: Bearer <token>`
-/// on any request, or — for `GET` and `HEAD` only, so that a browser showing the dashboard can
-/// load the preview images — the dashboard's `nst_token` cookie. State-changing requests need
-/// the header, so a cookie can never make a browser change anything.
-struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
-    let check: TokenCheck
+/// Requires a credential on every route it wraps (401 without one): `Authorization: Bearer`
+/// with the admin token or a worker token on any request, or — for `GET` and `HEAD` only, so
+/// that the dashboard's images load — the dashboard's session cookie. State-changing requests
+/// need the header, so a cookie can never make a browser change anything. A worker token is
+/// then held to `WorkerScope` (403 outside it).
+struct AuthMiddleware: RouterMiddleware {
+    let auth: Authenticator
+    let store: JobStore
 
-    init(token: String) {
-        check = TokenCheck(token: token)
-    }
-
-    func handle(_ request: Request, context: Context,
-                next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: CoordinatorContext,
+                next: (Request, CoordinatorContext) async throws -> Response) async throws -> Response {
+        var context = context
         if let presented = try TokenCheck.bearer(request) {
-            guard check.matches(presented) else { throw APIError(.unauthorized, "wrong bearer token") }
-            return try await next(request, context)
+            context.caller = try await auth.caller(bearer: presented)
+        } else if let session = SessionStore.cookie(request) {
+            guard request.method == .get || request.method == .head else {
+                throw APIError(.unauthorized, "a dashboard session only reads: \(request.method) needs Authorization: Bearer")
+            }
+            guard await auth.sessions.isValid(session) else {
+                throw APIError(.unauthorized, "the dashboard session has expired or was logged out; log in again at /login")
+            }
+            context.caller = .session
+        } else {
+            throw APIError(.unauthorized, "missing bearer token (Authorization: Bearer …)")
         }
-        if request.method == .get || request.method == .head, let cookie = TokenCheck.cookie(request) {
-            guard check.matches(cookie) else { throw APIError(.unauthorized, "wrong token in the nst_token cookie") }
-            return try await next(request, context)
+        if case .worker(let credential) = context.caller {
+            try await WorkerScope.authorize(request, context: context, credential: credential, store: store)
         }
-        throw APIError(.unauthorized, "missing bearer token (Authorization: Bearer …)")
+        return try await next(request, context)
     }
+}
+
+/// `2025-01-01T00:00:00Z`.
+func iso8601(_ date: Date) -> String {
+    ISO8601DateFormatter().string(from: date)
 }

@@ -12,7 +12,7 @@ import ServiceLifecycle
 // MARK: - Builder
 
 /// Builds the coordinator: the HTTP API of docs/api.md over `store`, with the artifact store
-/// in `config.stateDir`, bearer-token auth when `config.token` is set, a background lease
+/// in `config.stateDir`, credentials (`Auth.swift`) when `config.token` is set, a background lease
 /// reaper and, every `config.storage.gcInterval`, a garbage collector. One builder serves the
 /// executable (`runService()`) and the tests (`app.test(.router)`).
 ///
@@ -30,23 +30,29 @@ public func buildCoordinator(
     let core = CoordinatorCore(store: store, artifacts: artifacts, config: config, logger: logger,
                                metrics: CoordinatorMetrics())
 
-    let router = Router(context: BasicRequestContext.self)
+    let auth = config.token.map {
+        Authenticator(admin: TokenCheck(token: $0), store: store,
+                      sessions: SessionStore(lifetime: config.sessionLifetime, clock: store.clock))
+    }
+
+    let router = Router(context: CoordinatorContext.self)
     // Middlewares apply to the routes added after them: request counts and errors everywhere,
-    // the token after /healthz and the dashboard (which checks the token itself, also from a
-    // cookie) — and after /metrics when `metricsPublic`.
+    // credentials after /healthz and the dashboard's pages (which check them themselves, to
+    // redirect a browser to the login form) — and after /metrics when `metricsPublic`.
     router.add(middleware: RequestMetricsMiddleware(metrics: core.metrics))
     router.add(middleware: ErrorMiddleware(logger: logger))
     router.get("/healthz") { _, _ in try json(Health(ok: true, version: 1)) }
-    DashboardController(core: core).addRoutes(to: router)
+    DashboardController(core: core, auth: auth).addRoutes(to: router)
     if config.metricsPublic { router.get("/metrics", use: core.metricsResponse) }
-    if let token = config.token {
-        router.add(middleware: AuthMiddleware(token: token))
+    if let auth {
+        router.add(middleware: AuthMiddleware(auth: auth, store: store))
     }
     if !config.metricsPublic { router.get("/metrics", use: core.metricsResponse) }
     ArtifactsController(core: core).addRoutes(to: router.group("v1/artifacts"))
     JobsController(core: core).addRoutes(to: router.group("v1/jobs"))
     PreviewsController(core: core).addRoutes(to: router.group("v1/jobs"))
     LeasesController(core: core).addRoutes(to: router.group("v1"))
+    TokensController(core: core).addRoutes(to: router.group("v1/tokens"))
 
     let idle = config.idleTimeout.isFinite && config.idleTimeout > 0 ? config.idleTimeout : 75
     let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .nanoseconds(Int64(min(idle, 86_400) * 1e9))))
@@ -141,7 +147,7 @@ struct CoordinatorCore: Sendable {
     }
 
     /// `GET /metrics`: the Prometheus text exposition, refreshed from the store first.
-    @Sendable func metricsResponse(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func metricsResponse(_ request: Request, context: CoordinatorContext) async throws -> Response {
         try await metrics.refresh(from: store)
         let text = metrics.exposition()
         return Response(status: .ok,

@@ -14,8 +14,11 @@ public struct CoordinatorConfig: Sendable {
     public var port: Int
     /// The state directory.
     public var stateDir: URL
-    /// The shared bearer token every endpoint but `/healthz` requires; nil accepts any request.
+    /// The admin token: every right, and the key that makes worker tokens. With a token every
+    /// endpoint but `/healthz` and the login form needs a credential; nil accepts any request.
     public var token: String?
+    /// How long a dashboard login lasts (`serve --session-hours`).
+    public var sessionLifetime: TimeInterval = 12 * 3600
     /// Lease length granted to workers.
     public var leaseSeconds: TimeInterval
     /// Largest upload of any kind accepted (413 above); each kind also has its own, smaller

@@ -5,44 +5,119 @@ import Hummingbird
 import JobStore
 import NIOCore
 
-// MARK: - GET /
+// MARK: - GET /, /login, /logout
 
-/// The web dashboard at `/`: read-only, protected by the token like the API, but usable from a
-/// browser. It accepts the token from `Authorization: Bearer` or the `nst_token` cookie;
-/// `/?token=<token>` with the right token sets that cookie and redirects (303) to `/`. Without
-/// a valid token the answer is a small 401 HTML page saying how to open the dashboard.
+/// The web dashboard at `/`: read-only, for the admin. A browser logs in with a small form
+/// (`GET /login`, `POST /login` with the admin token), which sets a session cookie holding a
+/// random session id — never the token — with an expiry; `POST /logout` ends it. Scripts may
+/// send the admin token as `Authorization: Bearer` instead. Without a credential `/` redirects
+/// to the form; a worker token gets 403. A coordinator without a token (loopback only) shows
+/// the page to anyone.
 struct DashboardController: Sendable {
     let core: CoordinatorCore
-    /// nil when the coordinator has no token (loopback only): the page is open.
-    let check: TokenCheck?
+    /// nil when the coordinator has no token.
+    let auth: Authenticator?
 
-    init(core: CoordinatorCore) {
-        self.core = core
-        check = core.config.token.map(TokenCheck.init)
-    }
+    /// Largest login form body accepted.
+    static let maxFormBytes = 4096
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<CoordinatorContext>) {
         router.get("/", use: page)
+        router.get("/login", use: loginForm)
+        router.post("/login", use: login)
+        router.post("/logout", use: logout)
     }
 
-    @Sendable func page(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        if let check {
-            if let link = request.uri.queryParameters.get("token") {
-                guard check.matches(link) else { return Self.unauthorized("The token in this link is wrong.") }
-                return Response(status: .seeOther, headers: [
-                    .location: "/", .setCookie: TokenCheck.setCookie(token: link),
-                    .cacheControl: "no-store", .contentLength: "0",
-                ])
+    var secure: Bool { core.config.tls != nil }
+
+    @Sendable func page(_ request: Request, context: CoordinatorContext) async throws -> Response {
+        var session = false
+        if let auth {
+            if request.uri.queryParameters.get("token") != nil {
+                return Self.message("Token links are gone", """
+                    A token in a link stays in browser history, proxy logs and shell history, so this \
+                    coordinator no longer accepts <code>/?token=…</code>. Log in with the form instead.
+                    """, status: .badRequest, form: false)
             }
             let presented: String?
-            do { presented = try TokenCheck.bearer(request) ?? TokenCheck.cookie(request) } catch {
-                return Self.unauthorized("The Authorization header must be \"Bearer <token>\".")
+            do { presented = try TokenCheck.bearer(request) } catch {
+                return Self.message("Token needed", "The Authorization header must be \"Bearer &lt;token&gt;\".",
+                                    status: .unauthorized)
             }
-            guard let presented else { return Self.unauthorized("This browser has no token for the dashboard yet.") }
-            guard check.matches(presented) else { return Self.unauthorized("The token this browser sent is wrong.") }
+            if let presented {
+                do {
+                    guard try await auth.caller(bearer: presented) == .admin else {
+                        return Self.message("Not for workers", "A worker token cannot open the dashboard.",
+                                            status: .forbidden, form: false)
+                    }
+                } catch let error as APIError {
+                    return Self.message("Token needed", DashboardPage.escape(error.message), status: .unauthorized)
+                }
+            } else if let id = SessionStore.cookie(request), await auth.sessions.isValid(id) {
+                session = true
+            } else {
+                return Response(status: .seeOther, headers: [.location: "/login", .cacheControl: "no-store", .contentLength: "0"])
+            }
         }
-        let html = DashboardPage.render(try await input())
-        return Self.html(html, status: .ok)
+        var input = try await input()
+        input.logout = session
+        return Self.html(DashboardPage.render(input), status: .ok)
+    }
+
+    // MARK: - Login and logout
+
+    @Sendable func loginForm(_ request: Request, context: CoordinatorContext) async throws -> Response {
+        guard auth != nil else { return Response(status: .seeOther, headers: [.location: "/", .contentLength: "0"]) }
+        return Self.message("Log in", "Paste the coordinator's admin token (the value of <code>ORCHESTRATOR_TOKEN</code> or of the <code>--token-file</code> given to <code>orchestrator serve</code>).",
+                            status: .ok)
+    }
+
+    @Sendable func login(_ request: Request, context: CoordinatorContext) async throws -> Response {
+        guard let auth else { return Response(status: .seeOther, headers: [.location: "/", .contentLength: "0"]) }
+        guard let token = try await Self.formField("token", of: request), !token.isEmpty else {
+            return Self.message("Log in", "The form needs the token.", status: .badRequest)
+        }
+        let caller: Caller
+        do { caller = try await auth.caller(bearer: token) } catch let error as APIError {
+            core.logger.warning("dashboard login refused: \(error.message)")
+            return Self.message("Log in", "That token is wrong.", status: .unauthorized)
+        }
+        guard caller == .admin else {
+            return Self.message("Log in", "A worker token cannot open the dashboard: use the admin token.", status: .forbidden)
+        }
+        let session = await auth.sessions.create()
+        return Response(status: .seeOther, headers: [
+            .location: "/", .cacheControl: "no-store", .contentLength: "0",
+            .setCookie: SessionStore.setCookie(id: session.id, maxAge: Int(auth.sessions.lifetime), secure: secure),
+        ])
+    }
+
+    @Sendable func logout(_ request: Request, context: CoordinatorContext) async throws -> Response {
+        if let auth, let id = SessionStore.cookie(request) { await auth.sessions.remove(id) }
+        return Response(status: .seeOther, headers: [
+            .location: auth == nil ? "/" : "/login", .cacheControl: "no-store", .contentLength: "0",
+            .setCookie: SessionStore.clearCookie(secure: secure),
+        ])
+    }
+
+    /// The value of `name` in an `application/x-www-form-urlencoded` body (at most
+    /// `maxFormBytes`); nil when absent. 400 for another content type, 413 when too large.
+    static func formField(_ name: String, of request: Request) async throws -> String? {
+        let type = request.headers[.contentType]?.lowercased() ?? ""
+        guard type.hasPrefix("application/x-www-form-urlencoded") else {
+            throw APIError.badRequest("the login form is application/x-www-form-urlencoded, got \"\(Sanitize.oneLine(String(type.prefix(60))))\"")
+        }
+        let buffer: ByteBuffer
+        do { buffer = try await request.body.collect(upTo: maxFormBytes) } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "the login form is larger than \(maxFormBytes) bytes")
+        }
+        for pair in String(buffer: buffer).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, parts[0] == name else { continue }
+            let raw = parts[1].replacingOccurrences(of: "+", with: " ")
+            return raw.removingPercentEncoding
+        }
+        return nil
     }
 
     // MARK: - Data
@@ -66,27 +141,35 @@ struct DashboardController: Sendable {
         var headers: HTTPFields = [
             .contentType: "text/html; charset=utf-8", .contentLength: "\(text.utf8.count)",
             .cacheControl: "no-store",
-            // The page has no scripts; images only from here; no framing by other sites.
-            .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'",
+            // No scripts; images only from here; forms post only here; no framing by other sites.
+            .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'",
             .xContentTypeOptions: "nosniff",
+            .init("Referrer-Policy")!: "no-referrer",
         ]
         headers.append(contentsOf: extra)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    /// The 401 page: what is wrong, and how to open the dashboard.
-    static func unauthorized(_ reason: String) -> Response {
+    /// A small page: a title, a message (HTML), and the login form unless `form` is false.
+    static func message(_ title: String, _ message: String, status: HTTPResponse.Status, form: Bool = true) -> Response {
+        let loginForm = form ? """
+            <form method="post" action="/login"><label for="token">Admin token</label>
+            <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+            <button type="submit">Log in</button></form>
+            """ : "<p><a href=\"/login\">Log in</a></p>"
         let page = """
         <!doctype html>
-        <html lang="en"><head><meta charset="utf-8"><title>nst-orchestrator — token needed</title>
+        <html lang="en"><head><meta charset="utf-8"><title>nst-orchestrator — \(DashboardPage.escape(title.lowercased()))</title>
+        <meta name="viewport" content="width=device-width, initial-scale=1">
         <style>body{font:15px/1.5 system-ui,sans-serif;background:#16181d;color:#e6e6e6;margin:12vh auto;max-width:36em;padding:0 20px}
-        code{background:#262a33;padding:2px 6px;border-radius:4px}h1{font-size:20px}</style></head>
-        <body><h1>Token needed</h1><p>\(DashboardPage.escape(reason))</p>
-        <p>Open <code>/?token=…</code> on this address once, with the coordinator's token (the value of
-        <code>ORCHESTRATOR_TOKEN</code> or of the <code>--token-file</code> given to
-        <code>orchestrator serve</code>). The browser then keeps it in a cookie for this site only.</p></body></html>
+        code{background:#262a33;padding:2px 6px;border-radius:4px}h1{font-size:20px}a{color:#8ab4f8}
+        form{display:flex;flex-direction:column;gap:8px;margin-top:18px}
+        input{font:inherit;padding:8px;border-radius:6px;border:1px solid #3a3f4b;background:#0f1115;color:inherit}
+        button{font:inherit;padding:8px;border-radius:6px;border:0;background:#3b6fd8;color:#fff;cursor:pointer}</style></head>
+        <body><h1>\(DashboardPage.escape(title))</h1><p>\(message)</p>\(loginForm)</body></html>
 
         """
-        return html(page, status: .unauthorized, extra: [.wwwAuthenticate: "Bearer realm=\"nst-orchestrator\""])
+        let extra: HTTPFields = status == .unauthorized ? [.wwwAuthenticate: "Bearer realm=\"nst-orchestrator\""] : [:]
+        return html(page, status: status, extra: extra)
     }
 }

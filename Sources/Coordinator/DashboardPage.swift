@@ -14,9 +14,12 @@ public enum DashboardPage {
         public var losses: [Int64: [LossPoint]]
         public var refreshSeconds: Int
         public var now: Date
+        /// Show the log-out button (the page was opened with a dashboard session).
+        public var logout: Bool
 
-        public init(jobs: [JobStatus], losses: [Int64: [LossPoint]], refreshSeconds: Int = 5, now: Date) {
-            self.jobs = jobs; self.losses = losses
+        public init(jobs: [JobStatus], losses: [Int64: [LossPoint]], refreshSeconds: Int = 5, now: Date,
+                    logout: Bool = false) {
+            self.jobs = jobs; self.losses = losses; self.logout = logout
             self.refreshSeconds = refreshSeconds; self.now = now
         }
     }
@@ -48,6 +51,9 @@ public enum DashboardPage {
         html += overallBar(input.jobs)
         html += String(format: "<span><b>%.2f</b> images/s</span>", rate)
         html += "<span class=\"muted\">updated \(timeString(input.now)) · refreshes every \(input.refreshSeconds) s</span>"
+        if input.logout {
+            html += "<form class=\"logout\" method=\"post\" action=\"/logout\"><button type=\"submit\">Log out</button></form>"
+        }
         html += "</div></header>\n<main>\n"
         html += jobsTable(input.jobs)
         html += previewGrid(input.jobs)

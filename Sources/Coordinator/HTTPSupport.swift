@@ -14,6 +14,8 @@ extension HTTPField.Name {
     static let leaseToken = HTTPField.Name(APIHeader.leaseToken)!
     /// Images seen when a checkpoint was taken.
     static let imagesSeen = HTTPField.Name(APIHeader.imagesSeen)!
+    /// An error answer's message (HEAD answers have no body).
+    static let xError = HTTPField.Name(APIHeader.error)!
 }
 
 // MARK: - JSON in and out

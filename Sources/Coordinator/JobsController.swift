@@ -10,7 +10,7 @@ import NIOCore
 struct JobsController: Sendable {
     let core: CoordinatorCore
 
-    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+    func addRoutes(to group: RouterGroup<CoordinatorContext>) {
         group.post(use: submit)
         group.get(use: list)
         group.post("cancel-all", use: cancelAll)
@@ -21,7 +21,7 @@ struct JobsController: Sendable {
         group.post(":id/retry", use: retry)
     }
 
-    @Sendable func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func submit(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let body = try await request.decodeJSON(SubmitRequest.self, limit: core.config.maxJSONBytes)
         guard !body.jobs.isEmpty else { throw APIError.badRequest("no jobs in the request") }
         var missing: [String] = []
@@ -38,7 +38,7 @@ struct JobsController: Sendable {
         return try json(SubmitResponse(created: result.created, skipped: result.skipped))
     }
 
-    @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func list(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let summaries = try await core.store.jobs()
         // Only the points the sparklines show, sampled in SQL (never whole curves).
         let samples = try await core.store.sampledLossPoints(count: JobStatus.recentTotalsCount)
@@ -53,7 +53,7 @@ struct JobsController: Sendable {
         return try json(JobsResponse(jobs: statuses, totals: totals))
     }
 
-    @Sendable func detail(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func detail(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let job = try await core.requireJob(try context.jobID())
         let detail = JobDetail(job: try await core.status(of: job), config: job.config,
                                checkpoints: try await core.store.checkpoints(jobID: job.id).map(CheckpointInfo.init),
@@ -61,7 +61,7 @@ struct JobsController: Sendable {
         return try json(detail)
     }
 
-    @Sendable func losses(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func losses(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let job = try await core.requireJob(try context.jobID())
         let points = try await core.store.lossPoints(jobID: job.id)
         switch request.uri.queryParameters.get("format") {
@@ -77,7 +77,7 @@ struct JobsController: Sendable {
         }
     }
 
-    @Sendable func model(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func model(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let job = try await core.requireJob(try context.jobID())
         guard job.state == .succeeded, let sha = job.modelSHA256 else {
             throw APIError.notFound("job \(job.id) (\(job.name)) has no model: it is \(job.state.rawValue)")
@@ -85,19 +85,19 @@ struct JobsController: Sendable {
         return try await fileResponse(core: core, sha256: sha, context: context, what: "model")
     }
 
-    @Sendable func cancel(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func cancel(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let job = try await core.store.cancelJob(id: try context.jobID())
         core.logger.info("job \(job.id) (\(job.name)) cancelled")
         return try json(try await core.status(of: job))
     }
 
-    @Sendable func retry(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func retry(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let job = try await core.store.retryJob(id: try context.jobID())
         core.logger.info("job \(job.id) (\(job.name)) queued again by retry")
         return try json(try await core.status(of: job))
     }
 
-    @Sendable func cancelAll(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func cancelAll(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let ids = try await core.store.cancelAll()
         core.logger.info("cancelled \(ids.count) job(s) \(ids)")
         return try json(CancelAllResponse(cancelled: ids))

@@ -11,7 +11,7 @@ import NIOCore
 struct LeasesController: Sendable {
     let core: CoordinatorCore
 
-    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+    func addRoutes(to group: RouterGroup<CoordinatorContext>) {
         group.post("lease", use: lease)
         group.post("jobs/:id/heartbeat", use: heartbeat)
         group.put("jobs/:id/checkpoints/:step", use: uploadCheckpoint)
@@ -21,10 +21,11 @@ struct LeasesController: Sendable {
         group.post("jobs/:id/release", use: release)
     }
 
-    @Sendable func lease(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func lease(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let body = try await request.decodeJSON(LeaseRequest.self, limit: core.config.maxJSONBytes)
         guard let lease = try await core.store.leaseNextJob(worker: body.worker, host: body.host, threads: body.threads,
-                                                           leaseDuration: core.config.leaseSeconds) else {
+                                                           leaseDuration: core.config.leaseSeconds,
+                                                           credentialID: context.caller.workerCredentialID) else {
             return Response(status: .noContent)
         }
         let job = lease.job
@@ -35,7 +36,7 @@ struct LeasesController: Sendable {
                                       checkpoint: lease.checkpoint.map(CheckpointInfo.init)))
     }
 
-    @Sendable func heartbeat(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func heartbeat(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let id = try context.jobID()
         let body = try await request.decodeJSON(HeartbeatRequest.self, limit: core.config.maxJSONBytes)
         switch try await core.store.heartbeat(jobID: id, token: body.token, progress: body.progress,
@@ -47,7 +48,7 @@ struct LeasesController: Sendable {
         }
     }
 
-    @Sendable func uploadCheckpoint(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func uploadCheckpoint(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let id = try context.jobID()
         let stepText = context.parameters.get("step") ?? ""
         guard let step = Int(stepText), step >= 0 else {
@@ -67,7 +68,7 @@ struct LeasesController: Sendable {
         return try json(UploadResponse(sha256: sha, size: size, step: step), status: .created)
     }
 
-    @Sendable func uploadModel(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func uploadModel(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let id = try context.jobID()
         let (_, sha) = try await core.fencedUploadHeaders(request, jobID: id)
         let size = try await core.artifacts.ingest(request.body, expected: sha, contentLength: try request.contentLength(),
@@ -76,7 +77,7 @@ struct LeasesController: Sendable {
         return try json(UploadResponse(sha256: sha, size: size, step: nil), status: .created)
     }
 
-    @Sendable func complete(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func complete(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let id = try context.jobID()
         let body = try await request.decodeJSON(CompleteRequest.self, limit: core.config.maxJSONBytes)
         let sha = try ArtifactStore.checked(body.modelSHA256)
@@ -93,7 +94,7 @@ struct LeasesController: Sendable {
         return try json(try await core.status(of: job))
     }
 
-    @Sendable func fail(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func fail(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let id = try context.jobID()
         let body = try await request.decodeJSON(FailRequest.self, limit: core.config.maxJSONBytes)
         let job = try await core.store.failJob(jobID: id, token: body.token, reason: body.reason, retryable: body.retryable)
@@ -101,7 +102,7 @@ struct LeasesController: Sendable {
         return try json(try await core.status(of: job))
     }
 
-    @Sendable func release(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func release(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let id = try context.jobID()
         let body = try await request.decodeJSON(ReleaseRequest.self, limit: core.config.maxJSONBytes)
         let job = try await core.store.releaseJob(jobID: id, token: body.token,

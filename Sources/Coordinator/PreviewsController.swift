@@ -12,14 +12,14 @@ import NIOCore
 struct PreviewsController: Sendable {
     let core: CoordinatorCore
 
-    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+    func addRoutes(to group: RouterGroup<CoordinatorContext>) {
         group.put(":id/preview", use: upload)
         group.get(":id/preview", use: download)
     }
 
     /// `PUT`: streamed into the artifact store like a checkpoint (checksum, length, the token
     /// checked before and after), refused (400) unless it starts like a PNG, then recorded.
-    @Sendable func upload(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func upload(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let id = try context.jobID()
         guard let stepText = request.headers[.step], let step = Int(stepText), step >= 0 else {
             throw APIError.badRequest("X-Step must be a non-negative integer")
@@ -36,7 +36,7 @@ struct PreviewsController: Sendable {
 
     /// `GET`: the latest preview as `image/png`, with `X-Step`; `304` when `If-None-Match`
     /// names it already; `404` when the job has none.
-    @Sendable func download(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func download(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let job = try await core.requireJob(try context.jobID())
         guard let sha = job.previewSHA256, let size = try core.artifacts.size(of: sha) else {
             throw APIError.notFound("job \(job.id) (\(job.name)) has no preview yet")

@@ -234,4 +234,6 @@ public enum APIHeader {
     public static let imagesSeen = "X-Images-Seen"
     /// The step of an uploaded or downloaded preview.
     public static let step = "X-Step"
+    /// An error answer's message, also in a header: a `HEAD` answer has no body to carry it.
+    public static let error = "X-Error"
 }

@@ -52,6 +52,10 @@ public struct Job: Codable, Sendable, Equatable, Identifiable {
     /// SHA-256 of the latest preview PNG in the artifact store (migration "v2"), and its step.
     public var previewSHA256: String?
     public var previewStep: Int?
+    /// The worker credential (`credentials.id`, migration "v3") that took the current or last
+    /// lease; nil when the admin token (or no token) did. A worker token may report only for
+    /// jobs it holds.
+    public var leaseCredentialID: Int64?
 
     enum CodingKeys: String, CodingKey {
         case id, name
@@ -78,6 +82,7 @@ public struct Job: Codable, Sendable, Equatable, Identifiable {
         case imagesPerS = "images_per_s"
         case previewSHA256 = "preview_sha256"
         case previewStep = "preview_step"
+        case leaseCredentialID = "lease_credential_id"
     }
 }
 

@@ -11,9 +11,10 @@ extension JobStore {
     /// latest checkpoint (`resumedFromStep`, `step` and `imagesDone` are the checkpoint's, 0
     /// without one) and loss points after that step, left by an abandoned attempt, are
     /// dropped. Also upserts the worker's row (only when it gets a job). Returns nil when
-    /// nothing is queued.
+    /// nothing is queued. `credentialID` is the worker token asking (nil for the admin token),
+    /// recorded in the job and as the token's last use.
     public func leaseNextJob(worker: String, host: String, threads: Int,
-                             leaseDuration: TimeInterval? = nil) async throws -> Lease? {
+                             leaseDuration: TimeInterval? = nil, credentialID: Int64? = nil) async throws -> Lease? {
         if let problem = JobConfig.nameProblem(worker) {
             throw StoreError.invalidConfig(reason: "worker name: \(problem)")
         }
@@ -23,6 +24,10 @@ extension JobStore {
         }
         return try await write("leaseNextJob") { db, now in
             _ = try Self.expireDue(db, now: now)
+            if let credentialID {
+                try db.execute(sql: "UPDATE credentials SET last_used_at = ? WHERE id = ?",
+                               arguments: [now.timeIntervalSince1970, credentialID])
+            }
             guard var job = try Job.filter(Job.Columns.state == JobState.queued)
                 .order(Job.Columns.priority.desc, Job.Columns.id).fetchOne(db) else {
                 // A worker that gets nothing gets no row (and so no metrics series) either;
@@ -39,6 +44,7 @@ extension JobStore {
             job.state = .running
             job.leaseOwner = worker
             job.leaseToken = token
+            job.leaseCredentialID = credentialID
             job.leaseExpiresAt = expiry
             job.leaseSeconds = duration
             job.resumedFromStep = resume

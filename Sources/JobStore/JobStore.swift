@@ -11,7 +11,8 @@ import GRDB
 /// All methods are safe to call concurrently from any task.
 public final class JobStore: Sendable {
     let dbWriter: any DatabaseWriter
-    let clock: any StoreClock
+    /// The store's source of time, also the coordinator's (dashboard sessions expire by it).
+    public let clock: any StoreClock
     /// The default lease length, used when `leaseNextJob` is not given one.
     public let leaseDuration: TimeInterval
     /// Set when a write failed because the disk (or SQLite's size limit) was full: heartbeats

@@ -102,6 +102,23 @@ extension JobStore {
             }
         }
 
+        migrator.registerMigration("v3") { db in
+            // Scoped credentials: worker tokens made by the admin, kept only as SHA-256 digests;
+            // and which credential holds each job's lease (what a worker token may touch).
+            try db.create(table: "credentials") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("name", .text).notNull()
+                t.column("role", .text).notNull().check(sql: "role IN ('worker')")
+                t.column("token_sha256", .text).notNull().unique()
+                t.column("created_at", .double).notNull()
+                t.column("last_used_at", .double)
+                t.column("revoked_at", .double)
+            }
+            try db.alter(table: "jobs") { t in
+                t.add(column: "lease_credential_id", .integer)
+            }
+        }
+
         return migrator
     }
 }

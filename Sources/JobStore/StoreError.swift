@@ -19,6 +19,8 @@ public enum StoreError: Error, CustomStringConvertible {
     case invalidConfig(reason: String)
     /// A report from a worker carries impossible values (negative step, non-finite loss…).
     case invalidReport(jobID: Int64, reason: String)
+    /// No credential has this id.
+    case credentialNotFound(id: Int64)
     /// SQLite (or the file system under it) failed during `operation`.
     case database(operation: String, underlying: any Error)
 
@@ -44,6 +46,8 @@ public enum StoreError: Error, CustomStringConvertible {
             return "job \(jobID) cannot go from \(from.rawValue) to \(to.rawValue)"
         case .invalidConfig(let reason):
             return "invalid job config: \(reason)"
+        case .credentialNotFound(let id):
+            return "no token with id \(id) (orchestrator token list shows them)"
         case .invalidReport(let jobID, let reason):
             return "invalid report for job \(jobID): \(reason)"
         case .database(let operation, let underlying):

@@ -22,6 +22,8 @@ struct Serve: AsyncParsableCommand {
     var metricsPublic = false
     @Option(name: .customLong("idle-timeout"), help: "Seconds before a connection without a request is closed.")
     var idleTimeout: Double = 75
+    @Option(name: .customLong("session-hours"), help: "Hours a dashboard login lasts.")
+    var sessionHours: Double = 12
 
     @Option(name: .customLong("tls-cert"), help: "Serve HTTPS with this PEM certificate chain (see `orchestrator tls init`).")
     var tlsCert: String?
@@ -38,6 +40,9 @@ struct Serve: AsyncParsableCommand {
         guard leaseTimeout.isFinite, leaseTimeout > 0 else { throw ValidationError("--lease-timeout must be positive") }
         guard idleTimeout.isFinite, idleTimeout > 0, idleTimeout <= 86_400 else {
             throw ValidationError("--idle-timeout must be from 0 to 86400 seconds")
+        }
+        guard sessionHours.isFinite, sessionHours > 0, sessionHours <= 24 * 366 else {
+            throw ValidationError("--session-hours must be more than 0 and at most a year")
         }
         guard !host.isEmpty else { throw ValidationError("--host must not be empty") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -56,15 +61,16 @@ struct Serve: AsyncParsableCommand {
         var config = CoordinatorConfig(host: host, port: port, stateDir: URL(fileURLWithPath: stateDir),
                                        token: token, leaseSeconds: leaseTimeout, metricsPublic: metricsPublic)
         config.idleTimeout = idleTimeout
+        config.sessionLifetime = sessionHours * 3600
         if let tlsCert, let tlsKey { config.tls = .init(certificateChain: tlsCert, privateKey: tlsKey) }
         storage.apply(to: &config)
         let store: JobStore
         do { store = try JobStore(path: config.databasePath, leaseDuration: leaseTimeout) } catch { throw CLIError(error) }
-        let dir = stateDir
+        let dir = stateDir, scheme = tlsCert == nil ? "http" : "https"
         let auth = token == nil ? "no token (loopback only)" : "token required"
         do {
             try await runCoordinator(config, store: store) { address in
-                printOut("coordinator listening on http://\(address) (state in \(dir), \(auth))")
+                printOut("coordinator listening on \(scheme)://\(address) (state in \(dir), \(auth))")
             }
         } catch {
             try? store.close()

@@ -118,6 +118,13 @@ extension TestClientProtocol {
         return try decode(SubmitResponse.self, r).created
     }
 
+    /// Posts the dashboard's login form with `token`.
+    public func login(_ token: String) async throws -> TestResponse {
+        let form = "token=" + (token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+        return try await execute(uri: "/login", method: .post,
+                                 headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: form))
+    }
+
     public func lease(worker: String = "w1") async throws -> LeaseResponse {
         let r = try await send(.post, "/v1/lease", json: #"{"worker": "\#(worker)", "host": "h", "threads": 2}"#)
         XCTAssertEqual(r.status, .ok, String(buffer: r.body))

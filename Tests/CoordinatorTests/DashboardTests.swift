@@ -8,63 +8,113 @@ import HummingbirdTesting
 import JobStore
 import XCTest
 
-/// `GET /`: the token (header, cookie or `?token=` link), and what the page shows.
+/// `GET /`, `/login`, `/logout`: who may see the page, the session cookie, and what the page shows.
 final class DashboardTests: XCTestCase {
-    // MARK: - Token
+    // MARK: - Login
 
-    func testWithoutAValidTokenTheBrowserGetsA401Page() async throws {
+    func testWithoutASessionTheBrowserIsSentToTheLoginFormAndTokenLinksAreRefused() async throws {
         let h = try Harness()
         defer { h.cleanUp() }
         try await h.app().test(.router) { client in
-            let cases: [(String, HTTPFields)] = [
-                ("/", [:]),
-                ("/", [.cookie: "nst_token=s3cret-tokeN"]),
-                ("/", [.authorization: "Bearer nope"]),
-                ("/", [.authorization: "Basic czNjcmV0LXRva2Vu"]),
-                ("/?token=s3cret", [:]),
-            ]
-            for (uri, fields) in cases {
-                let r = try await client.execute(uri: uri, method: .get, headers: fields)
-                XCTAssertEqual(r.status, .unauthorized, uri)
-                XCTAssertEqual(r.headers[.contentType], "text/html; charset=utf-8")
-                XCTAssertNil(r.headers[.setCookie], uri)
-                let page = String(buffer: r.body)
-                XCTAssertTrue(page.contains("<code>/?token=…</code>"), page)
-                XCTAssertFalse(page.contains("s3cret-token"), "the 401 page must not reveal the token")
+            // Given no credential, or the old token cookie: a redirect to the form, no cookie set
+            for fields: HTTPFields in [[:], [.cookie: "nst_token=\(Harness.token)"], [.cookie: "nst_session=0123"]] {
+                let r = try await client.execute(uri: "/", method: .get, headers: fields)
+                XCTAssertEqual(r.status, .seeOther, "\(fields)")
+                XCTAssertEqual(r.headers[.location], "/login")
+                XCTAssertNil(r.headers[.setCookie])
             }
+            // A wrong header: a 401 page with the form, not revealing the token
+            for fields: HTTPFields in [[.authorization: "Bearer nope"], [.authorization: "Basic czNjcmV0LXRva2Vu"]] {
+                let r = try await client.execute(uri: "/", method: .get, headers: fields)
+                XCTAssertEqual(r.status, .unauthorized, "\(fields)")
+                XCTAssertEqual(r.headers[.contentType], "text/html; charset=utf-8")
+                let page = String(buffer: r.body)
+                XCTAssertTrue(page.contains("<form method=\"post\" action=\"/login\">"), page)
+                XCTAssertFalse(page.contains(Harness.token))
+            }
+            // A token in a link, even the right one, is refused and sets nothing
+            let link = try await client.execute(uri: "/?token=\(Harness.token)", method: .get)
+            XCTAssertEqual(link.status, .badRequest)
+            XCTAssertNil(link.headers[.setCookie])
+            XCTAssertTrue(String(buffer: link.body).contains("no longer accepts"), String(buffer: link.body))
+            // The form itself is open, and has no script
+            let form = try await client.execute(uri: "/login", method: .get)
+            XCTAssertEqual(form.status, .ok)
+            let html = String(buffer: form.body)
+            XCTAssertTrue(html.contains("type=\"password\""), html)
+            XCTAssertFalse(html.contains("<script"))
+            XCTAssertTrue(form.headers[.contentSecurityPolicy]?.contains("form-action 'self'") ?? false)
         }
     }
 
-    func testTokenLinkSetsAStrictHttpOnlyCookieThatOpensThePage() async throws {
-        // A token with characters a cookie cannot hold as they are.
-        let token = "tok en;=%é"
-        let h = try Harness(token: token)
+    func testLoginSetsARandomSessionCookieThatReadsButNeverWritesAndLogoutEndsIt() async throws {
+        let h = try Harness()
         defer { h.cleanUp() }
         try await h.app().test(.router) { client in
-            _ = try await client.execute(uri: "/v1/jobs", method: .get, headers: headers(token: token))
-            // When the browser opens the link with the token
-            let ascii = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyz")
-            let link = "/?token=" + token.addingPercentEncoding(withAllowedCharacters: ascii)!
-            let r = try await client.execute(uri: link, method: .get)
+            // A wrong token and a worker token get no session
+            let worker = try await h.store.createWorkerCredential(name: "gpu1").token
+            for (token, status) in [("wrong", HTTPResponse.Status.unauthorized), (worker, .forbidden)] {
+                let r = try await client.login(token)
+                XCTAssertEqual(r.status, status, token)
+                XCTAssertNil(r.headers[.setCookie], token)
+            }
+            let notForm = try await client.execute(uri: "/login", method: .post, headers: [.contentType: "application/json"],
+                                                   body: ByteBuffer(string: #"{"token":"s3cret-token"}"#))
+            XCTAssertEqual(notForm.status, .badRequest)
+            XCTAssertNil(notForm.headers[.setCookie])
 
-            // Then it is sent to / with the cookie
+            // When the admin logs in with the form
+            let r = try await client.login(Harness.token)
+
+            // Then a strict, HttpOnly session cookie holds a random id, not the token
             XCTAssertEqual(r.status, .seeOther)
             XCTAssertEqual(r.headers[.location], "/")
             let cookie = try XCTUnwrap(r.headers[.setCookie])
-            XCTAssertEqual(cookie, "nst_token=tok%20en%3B%3D%25%C3%A9; Path=/; HttpOnly; SameSite=Strict")
+            XCTAssertNotNil(cookie.range(of: #"^nst_session=[0-9a-f]{64}; Path=/; Max-Age=43200; HttpOnly; SameSite=Strict$"#,
+                                         options: .regularExpression), cookie)
+            XCTAssertFalse(cookie.contains(Harness.token))
             let pair = String(cookie.prefix { $0 != ";" })
+            let again = try await client.login(Harness.token)
+            XCTAssertNotEqual(again.headers[.setCookie].map { String($0.prefix { $0 != ";" }) }, pair, "each login a new id")
 
-            // And the cookie opens the page (and read-only API routes), never a state change
+            // And it opens the page (with a log-out button) and read-only API routes, never a change
             let page = try await client.execute(uri: "/", method: .get, headers: [.cookie: "theme=dark; " + pair])
             XCTAssertEqual(page.status, .ok)
-            XCTAssertTrue(String(buffer: page.body).contains("<h1>nst-orchestrator</h1>"))
+            XCTAssertTrue(String(buffer: page.body).contains("<form class=\"logout\" method=\"post\" action=\"/logout\">"))
             let list = try await client.execute(uri: "/v1/jobs", method: .get, headers: [.cookie: pair])
             XCTAssertEqual(list.status, .ok)
             let post = try await client.execute(uri: "/v1/jobs/cancel-all", method: .post, headers: [.cookie: pair])
             XCTAssertEqual(post.status, .unauthorized)
-            // and the bearer header works for the page too
-            let bearer = try await client.execute(uri: "/", method: .get, headers: headers(token: token))
-            XCTAssertEqual(bearer.status, .ok)
+            let tokens = try await client.execute(uri: "/v1/tokens", method: .get, headers: [.cookie: pair])
+            XCTAssertEqual(tokens.status, .forbidden, "a session does not list worker tokens")
+
+            // When it logs out, the cookie is cleared and the id is dead even if replayed
+            let out = try await client.execute(uri: "/logout", method: .post, headers: [.cookie: pair])
+            XCTAssertEqual(out.status, .seeOther)
+            XCTAssertEqual(out.headers[.location], "/login")
+            XCTAssertEqual(out.headers[.setCookie], "nst_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict")
+            let replay = try await client.execute(uri: "/", method: .get, headers: [.cookie: pair])
+            XCTAssertEqual(replay.status, .seeOther)
+            let replayAPI = try await client.execute(uri: "/v1/jobs", method: .get, headers: [.cookie: pair])
+            XCTAssertEqual(replayAPI.status, .unauthorized)
+            XCTAssertTrue(errorText(replayAPI).contains("log in again"), errorText(replayAPI))
+        }
+    }
+
+    func testASessionExpiresAfterItsLifetime() async throws {
+        let h = try Harness()
+        defer { h.cleanUp() }
+        try await h.app().test(.router) { client in
+            let login = try await client.login(Harness.token)
+            let cookie = try XCTUnwrap(login.headers[.setCookie])
+            let pair = String(cookie.prefix { $0 != ";" })
+            h.clock.advance(by: 12 * 3600 - 1)
+            let before = try await client.execute(uri: "/", method: .get, headers: [.cookie: pair])
+            XCTAssertEqual(before.status, .ok)
+            h.clock.advance(by: 1)
+            let after = try await client.execute(uri: "/", method: .get, headers: [.cookie: pair])
+            XCTAssertEqual(after.status, .seeOther)
+            XCTAssertEqual(after.headers[.location], "/login")
         }
     }
 

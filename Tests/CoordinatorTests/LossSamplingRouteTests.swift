@@ -48,7 +48,7 @@ final class LossSamplingRouteTests: XCTestCase {
             let core = CoordinatorCore(store: h.store, artifacts: ArtifactStore(config: h.config), config: h.config,
                                        logger: Logger(label: "test"), metrics: CoordinatorMetrics())
             let now = Date()
-            let sampled = try await DashboardController(core: core).input(now: now)
+            let sampled = try await DashboardController(core: core, auth: nil).input(now: now)
 
             // Then it holds at most 400 points per chart, and renders the page that whole curves rendered
             XCTAssertEqual([1, 2, 3, 4, 5].map { sampled.losses[$0]?.count ?? 0 }, [400, 400, 41, 3, 0])

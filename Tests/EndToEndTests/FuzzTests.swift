@@ -1,3 +1,4 @@
+import CoordinatorTestSupport
 import Foundation
 import NSTModel
 import XCTest
@@ -59,45 +60,13 @@ final class FuzzTests: XCTestCase {
     /// The fuzzer's route table names every route the coordinator registers (read from
     /// `Sources/Coordinator`), so a new route cannot be left out silently.
     func testFuzzRouteTableCoversEveryRoute() throws {
-        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Sources/Coordinator")
-        let registered = try registeredRoutes(in: sources)
+        let registered = try registeredRoutes(in: coordinatorSourcesDir)
         XCTAssertGreaterThan(registered.count, 20, "route scan found too little: \(registered.sorted())")
         let missing = registered.subtracting(Fuzzer.routes)
         XCTAssertTrue(missing.isEmpty, "routes the fuzzer does not know: \(missing.sorted())")
         let stale = Set(Fuzzer.routes).subtracting(registered)
         XCTAssertTrue(stale.isEmpty, "fuzzer routes the coordinator does not have: \(stale.sorted())")
     }
-}
-
-/// `METHOD /pattern` of every route added in `dir`: `router.get("/x")` in Coordinator.swift
-/// and `XController(core: core).addRoutes(to: router.group("prefix"))` joined with each
-/// controller's `group.post("suffix", …)` (a call without a path is the group itself).
-func registeredRoutes(in dir: URL) throws -> Set<String> {
-    let main = try String(contentsOf: dir.appendingPathComponent("Coordinator.swift"), encoding: .utf8)
-    var routes = Set<String>()
-    let call = try NSRegularExpression(pattern: #"\b(?:router|group)\.(get|post|put|head|delete|patch)\(\s*(?:"([^"]*)")?"#)
-    func calls(_ text: String) -> [(String, String)] {
-        call.matches(in: text, range: NSRange(text.startIndex..., in: text)).map { m in
-            let method = String(text[Range(m.range(at: 1), in: text)!]).uppercased()
-            let path = Range(m.range(at: 2), in: text).map { String(text[$0]) } ?? ""
-            return (method, path)
-        }
-    }
-    for (method, path) in calls(main) {
-        routes.insert("\(method) \(path)")
-    }
-    let mount = try NSRegularExpression(pattern: #"(\w+Controller)\(core: core\)\.addRoutes\(to: router(?:\.group\("([^"]*)"\))?\)"#)
-    for m in mount.matches(in: main, range: NSRange(main.startIndex..., in: main)) {
-        let controller = String(main[Range(m.range(at: 1), in: main)!])
-        let prefix = Range(m.range(at: 2), in: main).map { "/" + main[$0] } ?? ""
-        let text = try String(contentsOf: dir.appendingPathComponent("\(controller).swift"), encoding: .utf8)
-        for (method, path) in calls(text) {
-            let joined = path.isEmpty ? prefix : (path.hasPrefix("/") ? prefix + path : prefix + "/" + path)
-            routes.insert("\(method) \(joined.isEmpty ? "/" : joined)")
-        }
-    }
-    return routes
 }
 
 // MARK: - The fuzzer
