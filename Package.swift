@@ -138,7 +138,10 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "ConfigFileTests", dependencies: ["ConfigFile", "CoordinatorAPI", "CoordinatorTestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["NSTModel", "CoordinatorTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "NSTModel", "CoordinatorTestSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),  // HTTPS requests with a private CA
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -51,7 +51,13 @@ struct Demo: AsyncParsableCommand {
         let data = try makeDataset(state, size: sizing.imageSize)
         let styles = try loadStyles(size: sizing.imageSize, steps: sizing.steps)
 
+        // A random admin token, in a file only this user can read: the dashboard's login.
         let token = UUID().uuidString
+        let tokenFile = state.appendingPathComponent("admin.token")
+        guard FileManager.default.createFile(atPath: tokenFile.path, contents: Data((token + "\n").utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw CLIError("cannot write \(tokenFile.path)")
+        }
         let port = try port ?? freeLoopbackPort()
         let address = "127.0.0.1:\(port)"
         let children = ChildProcesses(logs: state.appendingPathComponent("logs"))
@@ -70,7 +76,8 @@ struct Demo: AsyncParsableCommand {
                 if try await !client.hasArtifact(sha256: s.imageSHA256) { _ = try await client.uploadArtifact(file: s.image) }
             }
             let result = try await client.submit(styles.map(\.config), force: true)
-            printOut("submitted \(result.created.count) styles to the coordinator at http://\(address)/?token=\(token)")
+            printOut("submitted \(result.created.count) styles to the coordinator; dashboard at http://\(address)/ "
+                     + "(log in with the token in \(tokenFile.path))")
         } catch { throw CLIError(error) }
 
         for i in 1...workers {

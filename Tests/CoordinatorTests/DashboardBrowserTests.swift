@@ -8,12 +8,13 @@ import HummingbirdTesting
 import JobStore
 import XCTest
 
-/// The dashboard in a real browser: Debian's headless Chromium against a live in-process
-/// coordinator fed through `CoordinatorClient` (scripts/dashboard-screenshot does the same with
-/// real workers). Skipped when `chromium` is not installed.
+/// The dashboard in a real browser: Debian's headless Chromium, driven over the DevTools
+/// protocol, against a live in-process coordinator fed through `CoordinatorClient`
+/// (scripts/dashboard-screenshot does the same with real workers). Skipped when `chromium` is
+/// not installed.
 final class DashboardBrowserTests: XCTestCase {
-    func testChromiumFollowsTheTokenLinkAndShowsEveryJobWithItsChart() async throws {
-        let chromium = try Self.chromium()
+    func testChromiumLogsInWithTheFormSeesEveryJobAndLogsOut() async throws {
+        _ = try Chromium.executable()
         let h = try Harness()
         defer { h.cleanUp() }
         let work = try makeTempDir()
@@ -26,37 +27,76 @@ final class DashboardBrowserTests: XCTestCase {
             do {
                 // Given one job done, one running with losses and a preview, two queued
                 try await Self.feed(client, names: names, work: work)
-
-                // When Chromium opens the token link (303 → cookie → /) and dumps the DOM
-                let dom = try await Self.run(chromium, ["--dump-dom", "http://\(address)/?token=\(Harness.token)"], work: work)
-
-                // Then every job is there, with one loss chart each and lines where losses exist
-                for name in names { XCTAssertTrue(dom.contains("<td class=\"name\">\(name)</td>"), name) }
-                XCTAssertEqual(count("<svg class=\"loss\"", in: dom), names.count, String(dom.prefix(400)))
-                let running = try XCTUnwrap(section(of: dom, from: "id=\"chart-2\"", to: "</figure>"))
-                for line in ["total", "content", "style"] { XCTAssertEqual(polyline(line, in: running)?.count, 6, line) }
-                XCTAssertTrue(dom.contains("<span class=\"badge succeeded\">succeeded</span>"))
-                XCTAssertTrue(dom.contains("<span class=\"badge running\">running</span>"))
-                XCTAssertTrue(dom.contains("<img src=\"/v1/jobs/2/preview?step=5\""))
-
-                // And without the token it shows the 401 page
-                let locked = try await Self.run(chromium, ["--dump-dom", "http://\(address)/"], work: work, profile: "fresh")
-                XCTAssertTrue(locked.contains("<h1>Token needed</h1>"), locked)
-                XCTAssertFalse(locked.contains("mosaic"))
-
-                // And a screenshot can be taken (a real PNG of the window's size)
-                let shot = work.appendingPathComponent("dashboard.png")
-                _ = try await Self.run(chromium, ["--screenshot=\(shot.path)", "http://\(address)/?token=\(Harness.token)"], work: work)
-                let png = try Data(contentsOf: shot)
-                XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-                XCTAssertEqual(png.count > 24 ? png[16..<24].reduce(0) { $0 << 8 | UInt64($1) } : 0,
-                               UInt64(1200) << 32 | 1000, "width 1200, height 1000")
+                try await Task.detached { try Self.browse(address: address, names: names, work: work) }.value
             } catch {
                 try? await client.shutdown()
                 throw error
             }
             try await client.shutdown()
         }
+    }
+
+    /// The browser's part (blocking calls, off the test's executor).
+    static func browse(address: String, names: [String], work: URL) throws {
+        let browser = try Chromium(work: work)
+        defer { browser.quit() }
+
+        // When the browser opens the dashboard, it is sent to the login form
+        try browser.navigate("http://\(address)/")
+        XCTAssertEqual(try browser.path(), "/login")
+        XCTAssertFalse(try browser.html().contains("mosaic"))
+
+        // A wrong token keeps it out
+        try browser.evaluate("document.getElementById('token').focus()")
+        try browser.type("not-the-token")
+        try browser.evaluate("document.querySelector('form button').click()")
+        try browser.waitFor("the refusal") { try browser.html().contains("That token is wrong.") }
+        XCTAssertTrue(try browser.cookies().filter { $0["name"] as? String == "nst_session" }.isEmpty)
+
+        // When the admin types the token into the form and logs in
+        try browser.evaluate("document.getElementById('token').focus()")
+        try browser.type(Harness.token)
+        try browser.evaluate("document.querySelector('form button').click()")
+        try browser.waitFor("the dashboard") { try browser.path() == "/" && browser.html().contains("<h1>nst-orchestrator</h1>") }
+
+        // Then every job is there, with one loss chart each and lines where losses exist
+        let dom = try browser.html()
+        for name in names { XCTAssertTrue(dom.contains("<td class=\"name\">\(name)</td>"), name) }
+        XCTAssertEqual(count("<svg class=\"loss\"", in: dom), names.count, String(dom.prefix(400)))
+        let running = try XCTUnwrap(section(of: dom, from: "id=\"chart-2\"", to: "</figure>"))
+        for line in ["total", "content", "style"] { XCTAssertEqual(polyline(line, in: running)?.count, 6, line) }
+        XCTAssertTrue(dom.contains("<span class=\"badge succeeded\">succeeded</span>"))
+        XCTAssertTrue(dom.contains("<span class=\"badge running\">running</span>"))
+        XCTAssertTrue(dom.contains("<img src=\"/v1/jobs/2/preview?step=5\""))
+        // and the preview image loaded with the session cookie
+        let width = try browser.evaluate("document.querySelector('img[src^=\"/v1/jobs/2/preview\"]').naturalWidth") as? Int
+        XCTAssertEqual(width, 64, "the preview loads through the session")
+
+        // And the session cookie is a random id, HttpOnly, SameSite=Strict, with an expiry
+        let cookies = try browser.cookies().filter { $0["name"] as? String == "nst_session" }
+        XCTAssertEqual(cookies.count, 1)
+        let cookie = try XCTUnwrap(cookies.first)
+        let value = try XCTUnwrap(cookie["value"] as? String)
+        XCTAssertNotEqual(value, Harness.token)
+        XCTAssertFalse(value.contains(Harness.token))
+        XCTAssertNotNil(value.range(of: "^[0-9a-f]{64}$", options: .regularExpression), value)
+        XCTAssertEqual(cookie["httpOnly"] as? Bool, true)
+        XCTAssertEqual(cookie["sameSite"] as? String, "Strict")
+        XCTAssertEqual(cookie["session"] as? Bool, false, "it has an expiry")
+        let expires = try XCTUnwrap(cookie["expires"] as? Double)
+        XCTAssertEqual(expires, Date().timeIntervalSince1970 + 12 * 3600, accuracy: 120)
+        XCTAssertEqual(try browser.evaluate("document.cookie") as? String, "", "no script can read it")
+
+        // And a screenshot can be taken
+        let png = try browser.screenshot()
+        XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+
+        // When it logs out, the cookie is gone and the dashboard is closed again
+        try browser.evaluate("document.querySelector('form.logout button').click()")
+        try browser.waitFor("the login form after logout") { try browser.path() == "/login" }
+        XCTAssertTrue(try browser.cookies().filter { $0["name"] as? String == "nst_session" }.isEmpty)
+        try browser.navigate("http://\(address)/")
+        XCTAssertEqual(try browser.path(), "/login")
     }
 
     // MARK: - Data
@@ -86,43 +126,5 @@ final class DashboardBrowserTests: XCTestCase {
         let preview = work.appendingPathComponent("preview.png")
         try makePNG(width: 64, height: 64, seed: 40).write(to: preview)
         try await client.uploadPreview(jobID: run.jobID, token: run.token, step: 5, file: preview)
-    }
-
-    // MARK: - Chromium
-
-    /// The `chromium` executable, or an `XCTSkip` saying how to get it.
-    static func chromium() throws -> URL {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
-            let url = URL(fileURLWithPath: String(dir)).appendingPathComponent("chromium")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        throw XCTSkip("chromium is not installed (apt-get install chromium): the real-browser check of the dashboard is skipped")
-    }
-
-    /// Runs headless Chromium with `arguments` (a fresh profile per `profile` name), at most 90
-    /// seconds; returns what it printed on standard output.
-    static func run(_ chromium: URL, _ arguments: [String], work: URL, profile: String = "main") async throws -> String {
-        let out = work.appendingPathComponent("chromium-\(UUID().uuidString).out")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: out)
-        defer { try? handle.close() }
-        let process = Process()
-        process.executableURL = chromium
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                             "--user-data-dir=\(work.appendingPathComponent("profile-\(profile)").path)",
-                             "--virtual-time-budget=3000", "--window-size=1200,1000"] + arguments
-        process.standardOutput = handle
-        process.standardError = FileHandle.nullDevice
-        let watchdog = Task { try await Task.sleep(for: .seconds(90)); if process.isRunning { process.terminate() } }
-        defer { watchdog.cancel() }
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
-        XCTAssertEqual(status, 0, "chromium \(arguments.joined(separator: " "))")
-        return String(decoding: try Data(contentsOf: out), as: UTF8.self)
     }
 }

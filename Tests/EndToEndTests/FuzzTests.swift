@@ -81,6 +81,7 @@ final class Fuzzer {
         "PUT /v1/jobs/:id/preview", "GET /v1/jobs/:id/preview",
         "POST /v1/lease", "POST /v1/jobs/:id/heartbeat", "PUT /v1/jobs/:id/checkpoints/:step",
         "PUT /v1/jobs/:id/model", "POST /v1/jobs/:id/complete", "POST /v1/jobs/:id/fail", "POST /v1/jobs/:id/release",
+        "GET /login", "POST /login", "POST /logout", "POST /v1/tokens", "GET /v1/tokens", "POST /v1/tokens/:id/revoke",
     ]
 
     static let maxRestarts = 10
@@ -100,6 +101,9 @@ final class Fuzzer {
     var leases: [(job: Int64, token: String)] = []
     var finishedModels: [(job: Int64, sha: String)] = []
     var uploadedModel: Blob?
+    /// Worker tokens made by `POST /v1/tokens`, and the latest dashboard session id.
+    var workerTokens: [String] = []
+    var sessions: [String] = []
     var lastEnsure = -100
     /// Each leased job's planned steps (its config's `steps`).
     var plans: [Int64: Int] = [:]
@@ -299,7 +303,7 @@ final class Fuzzer {
 
     func acceptable(_ status: Int, _ request: FuzzRequest) -> Bool {
         if (200..<300).contains(status) || (400..<500).contains(status) { return true }
-        if status == 303 && request.route == "GET /" { return true }
+        if status == 303 && ["GET /", "GET /login", "POST /login", "POST /logout"].contains(request.route) { return true }
         if status == 304 && request.route == "GET /v1/jobs/:id/preview" { return true }
         return false
     }
@@ -431,6 +435,13 @@ final class Fuzzer {
             if let id = (object?["id"] as? NSNumber)?.int64Value { leases.removeAll { $0.job == id } }
         case "POST /v1/jobs/cancel-all" where status == 200:
             leases.removeAll()
+        case "POST /v1/tokens" where status == 201:
+            if let made = object?["token"] as? String, workerTokens.count < 3 { workerTokens.append(made) }
+        case "POST /login" where status == 303:
+            if let cookie = answer.head.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("set-cookie: nst_session=") }) {
+                let value = cookie.dropFirst("set-cookie: nst_session=".count).prefix { $0 != ";" }
+                if !value.isEmpty { sessions = [String(value)] }
+            }
         default:
             break
         }
@@ -1199,8 +1210,14 @@ extension Fuzzer {
         case 2: return ([("Authorization", "Bearer wrong-\(gen.next())")], "wrong token")
         case 3: return ([("Authorization", gen.pick(["Basic \(token)", "Bearer", "Bearer ", "bearer  \(token)  ", token, "Token \(token)"]))], "odd scheme")
         case 4: return ([("Authorization", "Bearer " + String(repeating: "t", count: gen.pick([1000, 60_000])))], "huge token")
-        case 5: return ([("Cookie", "nst_token=\(token)")], "token cookie (\(method))")
-        case 6: return ([("Cookie", gen.pick(["nst_token=wrong", "nst_token=%ZZ", "nst_token=", "a=b; nst_token=\(token)x", "nst_token"]))], "odd cookie")
+        case 5:
+            if let session = sessions.last, gen.chance(0.6) { return ([("Cookie", "nst_session=\(session)")], "session cookie (\(method))") }
+            if let worker = workerTokens.last { return ([("Authorization", "Bearer \(worker)")], "worker token (\(method))") }
+            return ([("Cookie", "nst_token=\(token)")], "old token cookie (\(method))")
+        case 6:
+            return ([("Cookie", gen.pick(["nst_session=wrong", "nst_session=%ZZ", "nst_session=", "a=b; nst_session=\(token)",
+                                          "nst_session", "nst_session=" + String(repeating: "a", count: 4000), "nst_token=\(token)"]))],
+                    "odd cookie")
         case 7: return ([("Authorization", "Bearer \(token)"), ("Authorization", "Bearer wrong")], "two Authorization headers")
         default: return ([("Authorization", "Bearer \(token)\u{1B}[0m")], "token with ESC")
         }
@@ -1380,6 +1397,50 @@ extension Fuzzer {
         return r
     }
 
+    /// `GET /login`, `POST /login` (form bodies right and wrong, odd types and sizes), `POST /logout`.
+    func loginRequest() -> FuzzRequest {
+        switch gen.weighted([(15, 0), (35, 1), (25, 2), (10, 3), (15, 4)]) {
+        case 0: return FuzzRequest(route: "GET /login", note: "the form", method: "GET", target: gen.pick(["/login", "/login?next=%00"]), headers: [])
+        case 1:
+            let value = gen.pick([token, "wrong", "", "%ZZ", "%00", String(repeating: "t", count: 5000), workerTokens.last ?? "nstw_x",
+                                  token + "&token=wrong", "+" + token])
+            let form = gen.chance(0.8) ? "token=" + value : gen.pick(["", "=", "&&", "token", "x=1&token=" + value, value])
+            return FuzzRequest(route: "POST /login", note: "login form", method: "POST", target: "/login",
+                               headers: [("Content-Type", gen.pick(["application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8"]))],
+                               body: Array(form.utf8))
+        case 2:
+            let type = gen.pick(["application/json", "text/plain", "multipart/form-data; boundary=x", "", "application/x-www-form-urlencoded\u{1B}"])
+            let body = gen.pick([Array("{\"token\":\"\(token)\"}".utf8), Array(repeating: UInt8(ascii: "a"), count: 9000), gen.bytes(200)])
+            return FuzzRequest(route: "POST /login", note: "odd login body", method: "POST", target: "/login",
+                               headers: type.isEmpty ? [] : [("Content-Type", type)], body: body)
+        case 3:
+            return FuzzRequest(route: "POST /login", note: "huge login form", method: "POST", target: "/login",
+                               headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                               body: Array(("token=" + String(repeating: "x", count: 100_000)).utf8))
+        default:
+            let cookie = sessions.last.map { "nst_session=\($0)" } ?? "nst_session=none"
+            return FuzzRequest(route: "POST /logout", note: "logout", method: "POST", target: "/logout",
+                               headers: gen.chance(0.7) ? [("Cookie", cookie)] : [])
+        }
+    }
+
+    /// `POST /v1/tokens` (valid and hostile bodies), `GET /v1/tokens`, `POST /v1/tokens/:id/revoke`.
+    func tokensRequest() -> FuzzRequest {
+        switch gen.weighted([(45, 0), (25, 1), (30, 2)]) {
+        case 0:
+            let valid = J.obj([("role", .str("worker")), ("name", .str("fuzz-\(gen.below(1000))"))])
+            let (body, note) = jsonBody(valid)
+            return jsonRequest("POST", "/v1/tokens", route: "POST /v1/tokens", body: body, note: note, auth: auth("POST"), fuzzFraming: true)
+        case 1:
+            let (h, n) = auth("GET")
+            return FuzzRequest(route: "GET /v1/tokens", note: n, method: "GET", target: "/v1/tokens", headers: h)
+        default:
+            let id = gen.chance(0.5) ? String(1 + gen.below(5)) : gen.pick(Odd.ids)
+            let (h, n) = auth("POST")
+            return FuzzRequest(route: "POST /v1/tokens/:id/revoke", note: n, method: "POST", target: "/v1/tokens/\(id)/revoke", headers: h)
+        }
+    }
+
     func dashboardRequest() -> FuzzRequest {
         switch gen.weighted([(40, 0), (15, 1), (15, 2), (10, 3), (10, 4), (10, 5)]) {
         case 0: return plain("GET", "/", route: "GET /", note: "bearer token")
@@ -1462,6 +1523,7 @@ extension Fuzzer {
             (4, "release"), (7, "lease"), (9, "submit"), (4, "artifact-put"), (2, "artifact-get"), (2, "artifact-head"),
             (3, "jobs"), (3, "detail"), (3, "losses"), (2, "model-get"), (2, "preview-get"), (2, "cancel"), (2, "retry"),
             (1, "cancel-all-maybe"), (3, "dashboard"), (2, "metrics"), (1, "healthz"), (3, "off-route"), (5, "malformed"),
+            (3, "login"), (2, "tokens"),
         ])
         switch kind {
         case "heartbeat", "complete", "fail", "release": return reportRequest(kind)
@@ -1499,6 +1561,8 @@ extension Fuzzer {
             }
             return adminRequest("retry")
         case "dashboard": return dashboardRequest()
+        case "login": return loginRequest()
+        case "tokens": return tokensRequest()
         case "metrics":
             let (h, n) = auth("GET")
             return FuzzRequest(route: "GET /metrics", note: n, method: "GET", target: "/metrics", headers: h)

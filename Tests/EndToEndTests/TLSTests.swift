@@ -1,4 +1,7 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOSSL
 import XCTest
 
 /// Issue 12, part 1: TLS on the coordinator, a private CA from `orchestrator tls init`, and
@@ -61,6 +64,31 @@ final class TLSTests: XCTestCase {
         let r = try runCommand(cluster.orchestrator, ["status", "--coordinator", "https://127.0.0.1:\(cluster.port)"],
                                environment: env, logDir: cluster.logDir)
         XCTAssertEqual(r.status, 0, r.stderr)
+    }
+
+    func testTheDashboardSessionCookieIsSecureUnderTLS() async throws {
+        let (cluster, certs) = try tlsCluster()
+        try cluster.startCoordinator()
+        try cluster.waitForCoordinator()
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(certs.appendingPathComponent("ca.pem").path)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton,
+                                configuration: .init(tlsConfiguration: tls, redirectConfiguration: .disallow))
+        do {
+            var request = HTTPClientRequest(url: "https://localhost:\(cluster.port)/login")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.body = .bytes(ByteBuffer(string: "token=" + cluster.token))
+            let response = try await client.execute(request, timeout: .seconds(20))
+            XCTAssertEqual(response.status.code, 303)
+            let cookie = try XCTUnwrap(response.headers.first(name: "Set-Cookie"))
+            XCTAssertTrue(cookie.hasSuffix("; HttpOnly; SameSite=Strict; Secure"), cookie)
+            XCTAssertFalse(cookie.contains(cluster.token))
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
     }
 
     func testEveryWrongTLSSetupIsAClearError() throws {
