@@ -33,6 +33,12 @@ struct BenchCoordinator: AsyncParsableCommand {
     var tokenFile: String?
     @Option(name: .customLong("state-dir"), help: "State directory for the coordinator started here (kept; default: a temporary one, removed).")
     var stateDir: String?
+    @Flag(help: "Start the coordinator with TLS (a private CA made here, as `tls init` does); clients trust that CA.")
+    var tls = false
+    @Option(name: .customLong("ca-file"), help: "With --coordinator https://…: the CA to trust.")
+    var caFile: String?
+    @Flag(name: .customLong("worker-tokens"), help: "Each simulated worker uses its own worker token (made with the admin token) instead of the admin token.")
+    var workerTokens = false
     @Flag(name: .customLong("shared-client"), help: "One client for all workers instead of one each (AsyncHTTPClient's default pool: 8 connections).")
     var sharedClient = false
     @Flag(help: "Print one JSON object.") var json = false
@@ -51,27 +57,28 @@ struct BenchCoordinator: AsyncParsableCommand {
                 throw ValidationError("--coordinator must be a loopback address (127.x.y.z, ::1, localhost), got \(address.host)")
             }
             if stateDir != nil { throw ValidationError("--state-dir is for the coordinator started here, not with --coordinator") }
+            if tls { throw ValidationError("--tls is for the coordinator started here; with --coordinator give https://… and --ca-file") }
         }
     }
 
     func run() async throws {
         var server: ServerProcess?
         defer { server?.stop() }
-        let address: String, token: String?
+        let address: String, token: String?, ca: String?
         if let coordinator {
-            address = coordinator
+            (address, ca) = (coordinator, caFile)
             do { token = try CoordinatorDefaults.token(file: tokenFile) } catch { throw CLIError(error) }
         } else {
-            let started = try ServerProcess(stateDir: stateDir)
+            let started = try ServerProcess(stateDir: stateDir, tls: tls)
             server = started
             try await started.waitUntilListening()
-            (address, token) = (started.address, started.token)
+            (address, token, ca) = (started.address, started.token, started.caFile)
         }
         let admin: CoordinatorClient
-        do { admin = try CoordinatorClient(address: address, token: token, timeout: .seconds(60)) } catch { throw CLIError(error) }
+        do { admin = try CoordinatorClient(address: address, token: token, timeout: .seconds(60), caFile: ca) } catch { throw CLIError(error) }
         let report: BenchReport
         do {
-            report = try await measure(address: address, token: token, admin: admin, server: server)
+            report = try await measure(address: address, token: token, caFile: ca, admin: admin, server: server)
             try? await admin.shutdown()
         } catch {
             try? await admin.shutdown()
@@ -79,7 +86,8 @@ struct BenchCoordinator: AsyncParsableCommand {
         }
         let setup = Setup(address: address, pid: server?.pid, stateDir: server?.stateDir.path, workers: workers,
                           jobs: jobs, duration: duration, heartbeatsPerLease: heartbeatsPerLease,
-                          heartbeatEvery: heartbeatEvery, sharedClient: sharedClient)
+                          heartbeatEvery: heartbeatEvery, sharedClient: sharedClient,
+                          tls: address.lowercased().hasPrefix("https://"), workerTokens: workerTokens)
         printOut(json ? try report.json(setup) : report.text(setup))
         if report.errors > 0 {
             throw CLIError("\(report.errors) request\(report.errors == 1 ? "" : "s") failed (first: \(report.firstError ?? "?"))")
@@ -87,13 +95,15 @@ struct BenchCoordinator: AsyncParsableCommand {
     }
 
     /// Submits the jobs, connects the workers' clients, runs the load until the deadline.
-    func measure(address: String, token: String?, admin: CoordinatorClient, server: ServerProcess?) async throws -> BenchReport {
+    func measure(address: String, token: String?, caFile: String?, admin: CoordinatorClient,
+                 server: ServerProcess?) async throws -> BenchReport {
         let created = try await submitJobs(admin)
         var clients: [CoordinatorClient] = []
         do {
             for _ in 0..<(sharedClient ? 1 : workers) {
-                clients.append(try CoordinatorClient(address: address, token: token,
-                                                 timeout: .milliseconds(Int64(timeout * 1000))))
+                let own = workerTokens ? try await admin.createWorkerToken(name: nil).token : token
+                clients.append(try CoordinatorClient(address: address, token: own,
+                                                     timeout: .milliseconds(Int64(timeout * 1000)), caFile: caFile))
             }
             // Connected before the clock starts, as real workers are.
             for client in clients { _ = try await client.health() }
@@ -233,6 +243,7 @@ struct SimulatedWorker: Sendable {
 struct Setup {
     var address: String, pid: Int32?, stateDir: String?
     var workers: Int, jobs: Int, duration: Double, heartbeatsPerLease: Int, heartbeatEvery: Double, sharedClient: Bool
+    var tls: Bool, workerTokens: Bool
 }
 
 /// Latency statistics of one request kind, in milliseconds (nearest-rank percentiles).
@@ -276,7 +287,8 @@ struct BenchReport {
 
     func text(_ s: Setup) -> String {
         var lines = ["coordinator \(s.address)" + (s.pid.map { " (started here, pid \($0), state in \(s.stateDir ?? "?"))" } ?? ""),
-                     "\(s.workers) workers (\(s.sharedClient ? "one shared client" : "one client each")), \(s.jobs) jobs, "
+                     "\(s.workers) workers (\(s.sharedClient ? "one shared client" : "one client each"), "
+                        + "\(s.tls ? "TLS" : "plain HTTP"), \(s.workerTokens ? "a worker token each" : "the admin token")), \(s.jobs) jobs, "
                         + "\(s.heartbeatsPerLease) heartbeats per lease, heartbeat every \(s.heartbeatEvery) s, \(s.duration) s",
                      String(format: "requests: %d in %.2f s = %.0f req/s (errors %d, empty leases %d)",
                             requests, elapsed, perSecond, errors, empty),
@@ -299,7 +311,7 @@ struct BenchReport {
         var object: [String: Any] = [
             "coordinator": s.address, "started_here": s.pid != nil, "workers": s.workers, "jobs": s.jobs,
             "duration_s": s.duration, "heartbeats_per_lease": s.heartbeatsPerLease, "heartbeat_every_s": s.heartbeatEvery,
-            "shared_client": s.sharedClient, "elapsed_s": elapsed, "requests": requests, "requests_per_s": perSecond,
+            "shared_client": s.sharedClient, "tls": s.tls, "worker_tokens": s.workerTokens, "elapsed_s": elapsed, "requests": requests, "requests_per_s": perSecond,
             "errors": errors, "empty_leases": empty, "load_cpu_s": loadCPU, "all": all.dictionary,
         ]
         for (name, k) in kinds { object[name] = k.dictionary }
@@ -334,7 +346,10 @@ final class ServerProcess: @unchecked Sendable {
     private(set) var address = ""
     var pid: Int32 { process.processIdentifier }
 
-    init(stateDir: String?) throws {
+    /// The private CA the clients trust when the coordinator serves TLS.
+    private(set) var caFile: String?
+
+    init(stateDir: String?, tls: Bool = false) throws {
         ownsStateDir = stateDir == nil
         self.stateDir = stateDir.map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("bench-coordinator-\(UUID().uuidString)")
@@ -347,6 +362,11 @@ final class ServerProcess: @unchecked Sendable {
             process.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
             process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--state-dir", self.stateDir.path,
                                  "--lease-timeout", "3600"]
+            if tls {
+                let files = try TLSInit.write(to: self.stateDir.appendingPathComponent("tls"), hosts: ["127.0.0.1", "localhost"], days: 1)
+                caFile = files[0].path
+                process.arguments! += ["--tls-cert", files[2].path, "--tls-key", files[3].path]
+            }
             var environment = ProcessInfo.processInfo.environment
             environment["ORCHESTRATOR_TOKEN"] = token
             process.environment = environment
@@ -363,11 +383,11 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Waits (at most 30 s) for `serve` to print the address it listens on.
     func waitUntilListening() async throws {
-        let marker = "listening on http://"
+        let marker = caFile == nil ? "listening on http://" : "listening on https://"
         for _ in 0..<1500 {
             let log = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
             if let range = log.range(of: marker) {
-                address = String(log[range.upperBound...].prefix { !$0.isWhitespace })
+                address = (caFile == nil ? "" : "https://") + String(log[range.upperBound...].prefix { !$0.isWhitespace })
                 return
             }
             guard process.isRunning else {

@@ -36,13 +36,22 @@ struct TLSInit: ParsableCommand {
     }
 
     func run() throws {
+        let files = try Self.write(to: URL(fileURLWithPath: out, isDirectory: true), hosts: hosts, days: days)
         let dir = URL(fileURLWithPath: out, isDirectory: true)
+        printOut("wrote \(files.map(\.lastPathComponent).joined(separator: ", ")) in \(dir.path) for \(hosts.joined(separator: ", "))")
+        printOut("serve:   orchestrator serve --tls-cert \(files[2].path) --tls-key \(files[3].path) …")
+        printOut("clients: --coordinator https://\(hosts[0]):7000 --ca-file \(files[0].path)  (or ORCHESTRATOR_CA_FILE)")
+    }
+
+    /// Writes ca.pem, ca-key.pem, server.pem and server-key.pem (keys 0600) into `dir` (created;
+    /// existing files are not overwritten) and returns them in that order.
+    static func write(to dir: URL, hosts: [String], days: Int) throws -> [URL] {
         let files = ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem"].map { dir.appendingPathComponent($0) }
         if let existing = files.first(where: { FileManager.default.fileExists(atPath: $0.path) }) {
             throw CLIError("\(existing.path) already exists; choose another --out")
         }
         do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-            throw CLIError("cannot create \(out): \((error as NSError).localizedDescription)")
+            throw CLIError("cannot create \(dir.path): \((error as NSError).localizedDescription)")
         }
         let made: (ca: String, caKey: String, server: String, serverKey: String)
         do { made = try TLSNames.make(hosts: hosts, days: days) } catch { throw CLIError("cannot make the certificates: \(error)") }
@@ -53,9 +62,7 @@ struct TLSInit: ParsableCommand {
                 throw CLIError("cannot write \(file.path)")
             }
         }
-        printOut("wrote \(files.map(\.lastPathComponent).joined(separator: ", ")) in \(dir.path) for \(hosts.joined(separator: ", "))")
-        printOut("serve:   orchestrator serve --tls-cert \(files[2].path) --tls-key \(files[3].path) …")
-        printOut("clients: --coordinator https://\(hosts[0]):7000 --ca-file \(files[0].path)  (or ORCHESTRATOR_CA_FILE)")
+        return files
     }
 }
 
