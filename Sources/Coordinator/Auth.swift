@@ -48,12 +48,13 @@ struct TokenCheck: Sendable {
 struct Authenticator: Sendable {
     let admin: TokenCheck
     let store: JobStore
+    let cache: CredentialCache
     let sessions: SessionStore
 
     /// The caller of a bearer token; a 401 naming the problem for a wrong or revoked one.
     func caller(bearer presented: String) async throws -> Caller {
         if admin.matches(presented) { return .admin }
-        if let credential = try await store.credential(token: presented) {
+        if let credential = try await cache.credential(token: presented, store: store) {
             if let revoked = credential.revokedAt {
                 throw APIError(.unauthorized, "worker token \(credential.id) (\(credential.name)) was revoked at \(iso8601(revoked))")
             }
@@ -100,4 +101,36 @@ struct AuthMiddleware: RouterMiddleware {
 /// `2025-01-01T00:00:00Z`.
 func iso8601(_ date: Date) -> String {
     ISO8601DateFormatter().string(from: date)
+}
+
+// MARK: - Credential cache
+
+/// Worker credentials by the SHA-256 of their token, so that a worker's every heartbeat does not
+/// read the table. Only this coordinator changes credentials, and `TokensController` forgets a
+/// revoked one at once, so a revoked token is still refused on its next request. Unknown tokens
+/// are never cached; at most `capacity` entries (then the cache starts over).
+final class CredentialCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var byDigest: [String: CredentialRecord] = [:]
+    let capacity: Int
+
+    init(capacity: Int = 10_000) { self.capacity = capacity }
+
+    /// The credential of `token` (revoked or not), from the cache or the store; nil if unknown.
+    func credential(token: String, store: JobStore) async throws -> CredentialRecord? {
+        guard token.hasPrefix(JobStore.workerTokenPrefix), token.utf8.count <= 256 else { return nil }
+        let digest = FileDigest.sha256(of: Data(token.utf8))
+        if let hit = lock.withLock({ byDigest[digest] }) { return hit }
+        guard let found = try await store.credential(token: token) else { return nil }
+        lock.withLock {
+            if byDigest.count >= capacity { byDigest.removeAll() }
+            byDigest[digest] = found
+        }
+        return found
+    }
+
+    /// Drops credential `id` (revoked: the next request reads the table again).
+    func forget(id: Int64) {
+        lock.withLock { byDigest = byDigest.filter { $0.value.id != id } }
+    }
 }

@@ -31,7 +31,7 @@ public func buildCoordinator(
                                metrics: CoordinatorMetrics())
 
     let auth = config.token.map {
-        Authenticator(admin: TokenCheck(token: $0), store: store,
+        Authenticator(admin: TokenCheck(token: $0), store: store, cache: core.credentials,
                       sessions: SessionStore(lifetime: config.sessionLifetime, clock: store.clock))
     }
 
@@ -114,6 +114,8 @@ struct CoordinatorCore: Sendable {
     let config: CoordinatorConfig
     let logger: Logger
     let metrics: CoordinatorMetrics
+    /// Worker credentials already looked up, by token digest (revoking one forgets it).
+    let credentials = CredentialCache()
 
     /// The API view of `job`, with its loss curve.
     func status(of job: Job) async throws -> JobStatus {

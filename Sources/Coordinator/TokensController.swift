@@ -37,6 +37,7 @@ struct TokensController: Sendable {
         let text = context.parameters.get("id") ?? ""
         guard let id = Int64(text) else { throw APIError.badRequest("token id must be an integer, got \"\(text.prefix(40))\"") }
         let credential = try await core.store.revokeCredential(id: id)
+        core.credentials.forget(id: id)
         core.logger.warning("worker token \(credential.id) (\(credential.name)) revoked")
         return try json(TokenInfo(credential))
     }

@@ -45,8 +45,8 @@ enum WorkerScope {
             return
         case .heldJob:
             guard let text = context.parameters.get("id"), let id = Int64(text) else { return }  // the route answers 400
-            guard let job = try await store.job(id: id) else { return }  // the route answers 404
-            guard job.leaseCredentialID == credential.id else {
+            guard let holder = try await store.leaseCredential(jobID: id) else { return }  // the route answers 404
+            guard holder == credential.id else {
                 throw APIError(.forbidden, "\(who) does not hold the lease of job \(id)")
             }
         case .neededArtifact:

@@ -60,6 +60,17 @@ extension JobStore {
         }
     }
 
+    /// The credential that took job `jobID`'s current or last lease: `.some(nil)` for the admin
+    /// token or none, nil when there is no such job. One indexed read of one column.
+    public func leaseCredential(jobID: Int64) async throws -> Int64?? {
+        try await read("leaseCredential") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT lease_credential_id FROM jobs WHERE id = ?", arguments: [jobID]) else {
+                return nil
+            }
+            return .some(row[0] as Int64?)
+        }
+    }
+
     /// True if `sha256` is an artifact a job leased by `credentialID` needs right now: its
     /// style image or one of its checkpoints, while the job is running.
     public func artifactNeeded(sha256: String, byCredential credentialID: Int64) async throws -> Bool {
