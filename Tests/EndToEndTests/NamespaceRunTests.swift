@@ -83,10 +83,19 @@ final class NamespaceRunTests: XCTestCase {
 
         let config = try cluster.writeConfig(styles: [("tls1", 61, [:]), ("tls2", 62, [:])], steps: 4)
         try cluster.submit(config)
-        let w1 = try cluster.startWorker("w1", extra: ["--ca-file", ca], namespace: network.workers[0], via: https)
+        // The worker machine gets its own worker token, over TLS from its namespace.
+        let minted = try cluster.cli(["token", "create", "--worker", "--name", "ns-worker"])
+        XCTAssertEqual(minted.status, 0, minted.stderr)
+        let tokenFile = cluster.root.appendingPathComponent("ns-worker.token")
+        try minted.stdout.write(to: tokenFile, atomically: true, encoding: .utf8)
+        let w1 = try cluster.startWorker("w1", extra: ["--ca-file", ca, "--token-file", tokenFile.path],
+                                         namespace: network.workers[0], via: https)
         let rows = try cluster.waitForAllFinished(timeout: 120)
         XCTAssertEqual(rows.map(\.state), ["succeeded", "succeeded"], w1.stderr)
         XCTAssertTrue(w1.stderr.contains("coordinator \(https)"), w1.stderr)
+        let list = try cluster.cli(["token", "list"])
+        XCTAssertTrue(list.stdout.contains("ns-worker"), list.stdout)
+        XCTAssertFalse(list.stdout.contains("never"), "the worker token took the leases: \(list.stdout)")
 
         func status(_ args: [String]) throws -> CommandResult {
             try runCommand(cluster.orchestrator, ["status"] + args, environment: cluster.environment,
