@@ -43,6 +43,7 @@ public func buildCoordinator(
     router.add(middleware: ErrorMiddleware(logger: logger))
     router.get("/healthz") { _, _ in try json(Health(ok: true, version: 1)) }
     DashboardController(core: core, auth: auth).addRoutes(to: router)
+    TryItController(core: core, auth: auth).addRoutes(to: router)
     if config.metricsPublic { router.get("/metrics", use: core.metricsResponse) }
     if let auth {
         router.add(middleware: AuthMiddleware(auth: auth, store: store))
@@ -53,6 +54,7 @@ public func buildCoordinator(
     PreviewsController(core: core).addRoutes(to: router.group("v1/jobs"))
     LeasesController(core: core).addRoutes(to: router.group("v1"))
     TokensController(core: core).addRoutes(to: router.group("v1/tokens"))
+    StylizeController(core: core).addRoutes(to: router.group("v1/stylize"))
 
     let idle = config.idleTimeout.isFinite && config.idleTimeout > 0 ? config.idleTimeout : 75
     let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .nanoseconds(Int64(min(idle, 86_400) * 1e9))))

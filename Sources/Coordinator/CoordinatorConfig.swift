@@ -19,6 +19,11 @@ public struct CoordinatorConfig: Sendable {
     public var token: String?
     /// How long a dashboard login lasts (`serve --session-hours`).
     public var sessionLifetime: TimeInterval = 12 * 3600
+    /// Stylizes photos for the try-it page and `POST /v1/stylize` (`orchestrator serve` gives
+    /// one built on NSTModel); nil answers those 503.
+    public var stylize: StylizeFunction?
+    /// Upload size, photo size and concurrency of that stylizing.
+    public var stylizeLimits = StylizeLimits()
     /// Lease length granted to workers.
     public var leaseSeconds: TimeInterval
     /// Largest upload of any kind accepted (413 above); each kind also has its own, smaller

@@ -31,37 +31,51 @@ struct DashboardController: Sendable {
     var secure: Bool { core.config.tls != nil }
 
     @Sendable func page(_ request: Request, context: CoordinatorContext) async throws -> Response {
-        var session = false
-        if let auth {
-            if request.uri.queryParameters.get("token") != nil {
-                return Self.message("Token links are gone", """
-                    A token in a link stays in browser history, proxy logs and shell history, so this \
-                    coordinator no longer accepts <code>/?token=…</code>. Log in with the form instead.
-                    """, status: .badRequest, form: false)
-            }
-            let presented: String?
-            do { presented = try TokenCheck.bearer(request) } catch {
-                return Self.message("Token needed", "The Authorization header must be \"Bearer &lt;token&gt;\".",
-                                    status: .unauthorized)
-            }
-            if let presented {
-                do {
-                    guard try await auth.caller(bearer: presented) == .admin else {
-                        return Self.message("Not for workers", "A worker token cannot open the dashboard.",
-                                            status: .forbidden, form: false)
-                    }
-                } catch let error as APIError {
-                    return Self.message("Token needed", DashboardPage.escape(error.message), status: .unauthorized)
+        if request.uri.queryParameters.get("token") != nil, auth != nil {
+            return Self.message("Token links are gone", """
+                A token in a link stays in browser history, proxy logs and shell history, so this \
+                coordinator no longer accepts <code>/?token=…</code>. Log in with the form instead.
+                """, status: .badRequest, form: false)
+        }
+        switch await Self.access(request, auth: auth) {
+        case .refused(let response): return response
+        case .allowed(let session):
+            var input = try await input()
+            input.logout = session
+            return Self.html(DashboardPage.render(input), status: .ok)
+        }
+    }
+
+    /// Who may see an admin page: an admin bearer token, a live session cookie, anyone on a
+    /// coordinator without a token. Otherwise a redirect to the login form (no credential), the
+    /// form with the reason (a wrong token), or 403 (a worker token).
+    enum PageAccess {
+        case allowed(session: Bool)
+        case refused(Response)
+    }
+
+    static func access(_ request: Request, auth: Authenticator?) async -> PageAccess {
+        guard let auth else { return .allowed(session: false) }
+        let presented: String?
+        do { presented = try TokenCheck.bearer(request) } catch {
+            return .refused(message("Token needed", "The Authorization header must be \"Bearer &lt;token&gt;\".",
+                                    status: .unauthorized))
+        }
+        if let presented {
+            do {
+                guard try await auth.caller(bearer: presented) == .admin else {
+                    return .refused(message("Not for workers", "A worker token cannot open the dashboard.",
+                                            status: .forbidden, form: false))
                 }
-            } else if let id = SessionStore.cookie(request), await auth.sessions.isValid(id) {
-                session = true
-            } else {
-                return Response(status: .seeOther, headers: [.location: "/login", .cacheControl: "no-store", .contentLength: "0"])
+                return .allowed(session: false)
+            } catch let error as APIError {
+                return .refused(message("Token needed", DashboardPage.escape(error.message), status: .unauthorized))
+            } catch {
+                return .refused(message("Token needed", "The token could not be checked.", status: .internalServerError))
             }
         }
-        var input = try await input()
-        input.logout = session
-        return Self.html(DashboardPage.render(input), status: .ok)
+        if let id = SessionStore.cookie(request), await auth.sessions.isValid(id) { return .allowed(session: true) }
+        return .refused(Response(status: .seeOther, headers: [.location: "/login", .cacheControl: "no-store", .contentLength: "0"]))
     }
 
     // MARK: - Login and logout

@@ -289,3 +289,40 @@ public enum LossCSV {
         return out
     }
 }
+
+// MARK: - Stylize
+
+/// One style's output in `POST /v1/stylize`.
+public struct StylizeResult: Codable, Sendable, Equatable {
+    public var name: String
+    public var jobID: Int64
+    public var pngBase64: String
+
+    public init(name: String, jobID: Int64, pngBase64: String) {
+        self.name = name
+        self.jobID = jobID
+        self.pngBase64 = pngBase64
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case jobID = "job_id"
+        case pngBase64 = "png_base64"
+    }
+}
+
+/// `POST /v1/stylize` without `?model=`: the photo as the models saw it, and every style's output.
+public struct StylizeResponse: Codable, Sendable, Equatable {
+    public var contentPNGBase64: String
+    public var results: [StylizeResult]
+
+    public init(contentPNGBase64: String, results: [StylizeResult]) {
+        self.contentPNGBase64 = contentPNGBase64
+        self.results = results
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case contentPNGBase64 = "content_png_base64"
+        case results
+    }
+}

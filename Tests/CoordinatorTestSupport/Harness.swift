@@ -20,12 +20,15 @@ public final class Harness: @unchecked Sendable {
     public let config: CoordinatorConfig
 
     public init(token: String? = Harness.token, maxUploadBytes: Int64 = 1 << 20, maxJSONBytes: Int = 64 << 10,
-         port: Int = 0, metricsPublic: Bool = false) throws {
+         port: Int = 0, metricsPublic: Bool = false, configure: (inout CoordinatorConfig) -> Void = { _ in }) throws {
         dir = FileManager.default.temporaryDirectory
             .appendingPathComponent("coordinator-tests-\(UUID().uuidString)", isDirectory: true)
-        config = CoordinatorConfig(host: "127.0.0.1", port: port, stateDir: dir, token: token, leaseSeconds: 60,
-                                   maxUploadBytes: maxUploadBytes, maxJSONBytes: maxJSONBytes,
-                                   metricsPublic: metricsPublic)
+        var config = CoordinatorConfig(host: "127.0.0.1", port: port, stateDir: dir, token: token, leaseSeconds: 60,
+                                       maxUploadBytes: maxUploadBytes, maxJSONBytes: maxJSONBytes,
+                                       metricsPublic: metricsPublic)
+        config.stylize = fakeStylize
+        configure(&config)
+        self.config = config
         store = try JobStore(path: config.databasePath, clock: clock, leaseDuration: 60)
     }
 
@@ -60,6 +63,20 @@ public final class Harness: @unchecked Sendable {
     public func artifactURL(_ sha: String) -> URL {
         config.artifactsDir.appendingPathComponent(String(sha.prefix(2))).appendingPathComponent(sha)
     }
+}
+
+// MARK: - A stylizer for tests
+
+/// Stands in for the model code the coordinator does not link: checks that the photo is a PNG
+/// (`StylizeInputError` otherwise) and answers, per model, a small PNG whose colour comes from the
+/// model file's first byte, so that outputs can be told apart.
+public let fakeStylize: StylizeFunction = { request in
+    guard request.image.starts(with: [0x89, 0x50, 0x4E, 0x47]) else { throw StylizeInputError("not a PNG") }
+    let images = try request.models.map { url in
+        let first = try Data(contentsOf: url).first ?? 0
+        return makePNG(width: 8, height: 8, seed: first)
+    }
+    return StylizeOutput(content: makePNG(width: 8, height: 8, seed: 255), images: images)
 }
 
 // MARK: - Requests
@@ -145,6 +162,14 @@ public func errorText(_ response: TestResponse) -> String {
 /// `XCTUnwrap` for a value an `await` produced.
 public func XCTUnwrapAsync<T>(_ value: T?, file: StaticString = #filePath, line: UInt = #line) async throws -> T {
     try XCTUnwrap(value, file: file, line: line)
+}
+
+/// A `multipart/form-data` body with `data` as the file field `photo`: (Content-Type, body).
+public func multipartPhoto(_ data: Data, filename: String = "photo.png") -> (String, Data) {
+    let boundary = "nst-boundary-7d1f"
+    var body = Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"\(filename)\"\r\n".utf8)
+    body += Data("Content-Type: image/png\r\n\r\n".utf8) + data + Data("\r\n--\(boundary)--\r\n".utf8)
+    return ("multipart/form-data; boundary=\(boundary)", body)
 }
 
 // MARK: - Images
