@@ -33,6 +33,7 @@ extension TransformerNet {
         let big = 32 * (maxH + 8) * (maxW + 8)              // the widest activation of a tile, as `infer`
         let a = ctx.grads[0].pointer(big), b = ctx.grads[1].pointer(big), c = ctx.grads[2].pointer(big)
         let pad = ctx.padGrad
+        _ = pad.pointer(Self.largestPaddedInput(Dims4(1, 3, maxH, maxW)))
         let spill = try SpillFile(directory: spillDirectory, slotFloats: lowDims(maxH, maxW).count)
         var stats = norms.map { InstanceNormStatistics(channels: $0.weight.shape[0]) }
         var frozen: [(mean: [Float], rstd: [Float])] = []
