@@ -12,8 +12,9 @@ struct StylizeVideo: ParsableCommand {
             (H.264 for .mp4 and .mkv) and the audio is copied as it is.
 
             Flicker: where the content does not change from one frame to the next, each output
-            frame is blended with the previous output (w = 0.6 · max(0, 1 − d/24), d the
-            content's largest change in grey levels at that pixel; o = (1 − w)·y + w·o_prev).
+            frame is blended with the previous output: o = (1 − w)·y + w·o_prev with
+            w = 0.6 · max(0, 1 − d/24), d the content's change at that pixel (grey levels,
+            mean over R, G, B).
             At the end the mean absolute frame-to-frame difference of the output is printed
             with and without that blending; --no-deflicker writes the unblended frames.
             """)

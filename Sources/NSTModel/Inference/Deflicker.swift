@@ -2,7 +2,8 @@
 /// with the previous output frame, so that the network's frame-to-frame jitter on unchanged
 /// content (noise, compression) is averaged away; where the content moves, the new frame is
 /// kept as it is, so that nothing drags behind. Per pixel, with the content's change
-/// d = max over R, G, B of |c_t − c_{t−1}| (grey levels):
+/// d = the mean over R, G, B of |c_t − c_{t−1}| (grey levels; the mean rather than the largest,
+/// so that sensor noise in one channel does not count as motion):
 ///
 ///   w = weight · max(0, 1 − d / threshold),   o_t = (1 − w) · y_t + w · o_{t−1}
 ///
@@ -38,8 +39,8 @@ public struct Deflicker {
         output.pixels.withUnsafeMutableBufferPointer { y in
             var i = 0
             while i < n {
-                let d = max(absDiff(c[i], pc[i]), absDiff(c[i + 1], pc[i + 1]), absDiff(c[i + 2], pc[i + 2]))
-                let w = wmax * max(0, 1 - Float(d) * inverse)
+                let d = Float(Int(absDiff(c[i], pc[i])) + Int(absDiff(c[i + 1], pc[i + 1])) + Int(absDiff(c[i + 2], pc[i + 2]))) / 3
+                let w = wmax * max(0, 1 - d * inverse)
                 for k in i..<i + 3 {
                     let o = (1 - w) * Float(y[k]) + w * po[k]
                     po[k] = o
