@@ -31,7 +31,9 @@ struct Stylize: ParsableCommand {
 
     func validate() throws {
         if let s = contentScale, !(s >= 1) { throw ValidationError("--content-scale must be at least 1") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if !(1...StylizeSettings.largestBatch).contains(batchSize) {
+            throw ValidationError("--batch-size must be between 1 and \(StylizeSettings.largestBatch)")
+        }
         if rawOutput != nil, options.tile != nil { throw ValidationError("--raw-output needs the whole image: leave out --tile") }
         if let grid, URL(fileURLWithPath: grid).pathExtension.lowercased() != "png" { throw ValidationError("--grid must name a .png file") }
     }

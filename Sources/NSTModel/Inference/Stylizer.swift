@@ -31,6 +31,8 @@ public struct StylizeSettings: Sendable, Equatable {
     /// The largest tile `.automatic` picks (larger ones barely reduce the overlap).
     public static let largestAutomaticTile = 2048
     public static let minimumMemoryBytes = 64 << 20
+    /// The most images `batchCapacity` ever puts in one batch.
+    public static let largestBatch = 256
     /// The network's smallest input side (its ¼-resolution layers reflection-pad by one pixel).
     public static let minimumImageSide = 5
 
@@ -88,10 +90,11 @@ public final class Stylizer {
         }
     }
 
-    /// How many width × height images fit in the memory budget at once, at most `limit`; 0 when
-    /// even one is tiled.
+    /// How many width × height images fit in the memory budget at once, at most `limit` (and
+    /// `StylizeSettings.largestBatch`); 0 when even one is tiled.
     public func batchCapacity(width: Int, height: Int, limit: Int) -> Int {
         guard plan(width: width, height: height) == .whole else { return 0 }
+        let limit = min(limit, StylizeSettings.largestBatch)
         if settings.tiling == .whole { return max(1, limit) }
         var n = 1
         while n < limit && Self.wholeImageBytes(width: width, height: height, batch: n + 1) <= settings.maxMemoryBytes { n += 1 }
