@@ -9,11 +9,13 @@ struct ProgressBar {
     let isTTY = isatty(STDERR_FILENO) != 0
     let started = Date()
     let startStep: Int
+    /// Whether the line shows items per second (not for work that has no natural unit).
+    let showsRate: Bool
     var items = 0
     var lastPrint = Date.distantPast
 
-    init(total: Int, unit: String, start: Int = 0) {
-        self.total = total; self.unit = unit; self.startStep = start
+    init(total: Int, unit: String, start: Int = 0, showsRate: Bool = true) {
+        self.total = total; self.unit = unit; self.startStep = start; self.showsRate = showsRate
     }
 
     mutating func update(step: Int, items n: Int, detail: String) {
@@ -24,16 +26,17 @@ struct ProgressBar {
         let stepsDone = step - startStep
         let eta = stepsDone > 0 ? elapsed / Double(stepsDone) * Double(total - step) : 0
         let frac = total > 0 ? Double(step) / Double(total) : 1
+        let speed = showsRate ? String(format: "  %.2f %@/s", rate, unit) : ""
         if isTTY {
             let width = 24, filled = Int(clamping: min(1, max(0, frac)) * Double(width))
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            let line = String(format: "\r%@ %3.0f%% %d/%d  %.2f %@/s  ETA %@  %@\u{1B}[K",
-                              bar, frac * 100, step, total, rate, unit, formatDuration(eta), detail)
+            let line = String(format: "\r%@ %3.0f%% %d/%d%@  ETA %@  %@\u{1B}[K",
+                              bar, frac * 100, step, total, speed, formatDuration(eta), detail)
             FileHandle.standardError.write(Data(line.utf8))
         } else if now.timeIntervalSince(lastPrint) >= 5 || step == total {
             lastPrint = now
-            printErr(String(format: "step %d/%d (%.0f%%)  %.2f %@/s  ETA %@  %@",
-                            step, total, frac * 100, rate, unit, formatDuration(eta), detail))
+            printErr(String(format: "step %d/%d (%.0f%%)%@  ETA %@  %@",
+                            step, total, frac * 100, speed, formatDuration(eta), detail))
         }
     }
 

@@ -3,43 +3,90 @@ import Foundation
 import NSTModel
 
 struct Stylize: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a trained TransformerNet on one image.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run trained TransformerNets on an image or a folder of images.",
+        discussion: """
+            Examples:
+              orchestrator stylize --model m.safetensors --content photo.jpg --output out.jpg
+              orchestrator stylize --model m.safetensors --content photos/ --output out/
+              orchestrator stylize --models models/ --content photos/ --output out/ \\
+                  --grid sheet.png
 
-    @Option(help: "Trained model: safetensors, or a PyTorch .pth state dict (PyTorch names).") var model: String
-    @Option(help: "Content image (JPEG or PNG).") var content: String
-    @Option(help: "Output image (.png or .jpg).") var output: String
+            A content folder is searched recursively; the outputs mirror its names, and
+            unreadable files are skipped and counted. With several models --output is a
+            folder with one subfolder per model. Images of one size run in batches
+            (--batch-size) when they fit in --max-memory; larger images are tiled.
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Content image (JPEG or PNG), or a folder of them (searched recursively).") var content: String
+    @Option(help: "Output image (.png or .jpg); a folder for a content folder or several models.") var output: String
+    @Option(help: "Also write a contact sheet (PNG): each content image, then its stylisation by each model.") var grid: String?
+    @Option(name: .customLong("batch-size"), help: "Images of one size stylised together, at most.") var batchSize = 4
     @Option(name: .customLong("content-scale"), help: "Shrink the content image by this factor first.") var contentScale: Double?
     @Option(name: .customLong("raw-output"),
-            help: "Also write the network's input and raw output (before clamping) as safetensors tensors `input` and `output`, [1, 3, H, W].")
+            help: "Also write the network's input and raw output (before clamping) as safetensors tensors `input` and `output`, [1, 3, H, W] (one model, one image, untiled).")
     var rawOutput: String?
-    @Option var threads: Int?
+    @OptionGroup var options: StylizeOptions
 
     func validate() throws {
         if let s = contentScale, !(s >= 1) { throw ValidationError("--content-scale must be at least 1") }
+        if !(1...StylizeSettings.largestBatch).contains(batchSize) {
+            throw ValidationError("--batch-size must be between 1 and \(StylizeSettings.largestBatch)")
+        }
+        if rawOutput != nil, options.tile != nil { throw ValidationError("--raw-output needs the whole image: leave out --tile") }
+        if let grid, URL(fileURLWithPath: grid).pathExtension.lowercased() != "png" { throw ValidationError("--grid must name a .png file") }
     }
 
     func run() throws {
-        Threads.reexecWithShortBLASSpin()
-        Threads.configure(threads ?? Threads.available)
+        options.startThreads()
         do {
-            let net = try TransformerNet(contentsOf: URL(fileURLWithPath: model))
-            var image = try RGBImage(contentsOf: URL(fileURLWithPath: content))
-            if let s = contentScale, s > 1 {
-                image = image.resized(width: max(8, Int(Double(image.width) / s)), height: max(8, Int(Double(image.height) / s)))
+            let models = try modelOptions.resolve()
+            let inputs = try StylizeInputs(content: URL(fileURLWithPath: content))
+            if rawOutput != nil, models.count > 1 || inputs.isFolder {
+                throw CLIError("--raw-output needs one model and one content image")
             }
-            let x = Tensor(shape: [1, 3, image.height, image.width])
-            image.writeCHW(to: x.data)
-            let y = net.infer(x)
-            let out = RGBImage(chw: y.data, width: y[dim: 3], height: y[dim: 2])
-            try out.write(to: URL(fileURLWithPath: output))
-            if let rawOutput {
-                try SafeTensors.write([("input", x), ("output", y)], to: URL(fileURLWithPath: rawOutput))
-            }
-            printErr("wrote \(output) (\(out.width)×\(out.height))")
-        } catch { throw CLIError(error) }
+            var settings = options.settings
+            if rawOutput != nil { settings.tiling = .whole }
+            var run = StylizeRun(models: models, inputs: inputs, output: URL(fileURLWithPath: output), settings: settings,
+                                 batchSize: batchSize, contentScale: contentScale, grid: grid.map { URL(fileURLWithPath: $0) },
+                                 rawOutput: rawOutput.map { URL(fileURLWithPath: $0) })
+            try run.run()
+        } catch let error as CLIError {
+            throw error
+        } catch {
+            throw CLIError(error)
+        }
+        options.reportPeakMemory()
     }
 }
 
+/// The content images: one file, or every JPEG/PNG under a folder (as `ImageFolder` lists them),
+/// each with its path relative to the folder.
+struct StylizeInputs {
+    let isFolder: Bool
+    let files: [(url: URL, relative: String)]
+
+    init(content: URL) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: content.path, isDirectory: &isDir) else {
+            throw CLIError("\(content.path): no such file or folder")
+        }
+        isFolder = isDir.boolValue
+        if isFolder {
+            let folder = try ImageFolder(root: content)
+            let root = content.standardizedFileURL.path
+            let prefix = root.hasSuffix("/") ? root : root + "/"
+            files = folder.files.map { url in
+                let path = url.standardizedFileURL.path
+                return (url, path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : url.lastPathComponent)
+            }
+            guard !files.isEmpty else { throw CLIError("\(content.path): no .jpg, .jpeg or .png files") }
+        } else {
+            files = [(content, content.lastPathComponent)]
+        }
+    }
+}
 
 struct MakeDataset: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -191,6 +191,24 @@ extension RGBImage {
         }
     }
 
+    /// Writes the rows × cols region as planar CHW floats in [0, 255] into `dst`
+    /// (`3 * rows.count * cols.count` floats), as `writeCHW(to:)` writes the whole image.
+    public func writeCHW(to dst: UnsafeMutablePointer<Float>, rows: Range<Int>, cols: Range<Int>) {
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= height && cols.lowerBound >= 0 && cols.upperBound <= width,
+                     "region \(rows) × \(cols) outside \(width)×\(height)")
+        let plane = rows.count * cols.count, w = cols.count
+        pixels.withUnsafeBufferPointer { src in
+            for (r, y) in rows.enumerated() {
+                let row = src.baseAddress! + (y * width + cols.lowerBound) * 3, out = dst + r * w
+                for j in 0..<w {
+                    out[j] = Float(row[3 * j])
+                    out[plane + j] = Float(row[3 * j + 1])
+                    out[2 * plane + j] = Float(row[3 * j + 2])
+                }
+            }
+        }
+    }
+
     /// From planar CHW floats: clamp to [0, 255] then truncate toward zero, as numpy's
     /// `x.clip(0, 255).astype(uint8)`. NaN becomes 0.
     public init(chw: UnsafePointer<Float>, width: Int, height: Int) {

@@ -81,6 +81,7 @@ public final class TransformerNet {
         let big = 32 * d0.n * (d0.h + 8) * (d0.w + 8)            // the widest activation, padded
         var a = ctx.grads[0].pointer(big), b = ctx.grads[1].pointer(big)
         let c = ctx.grads[2].pointer(big), pad = ctx.padGrad
+        _ = pad.pointer(Self.largestPaddedInput(d0))   // sized once: growing it mid-run would hold both copies
         func run(_ l: ConvLayer, _ n: InstanceNormLayer?, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ d: Dims4) -> Dims4 {
             Profiler.time("infer \(l.weight.name.dropLast(".conv2d.weight".count))") {
                 let od = l.infer(dst, src, d, pad: pad, ctx)
@@ -104,6 +105,11 @@ public final class TransformerNet {
         _ = run(deconv3, nil, a, y.data, d)
         return y
     }
+
+    /// Floats of the largest padded layer input of `infer` for an input of dims d: deconv2's,
+    /// 64 channels upsampled to at most (h + 3) × (w + 3) and padded by 1 (larger than conv1's
+    /// 3 × (h + 8) × (w + 8) and deconv3's 32 × (h + 8) × (w + 8) for h, w ≥ 5).
+    static func largestPaddedInput(_ d: Dims4) -> Int { 64 * d.n * (d.h + 5) * (d.w + 5) }
 
     /// Stylises one image: [0, 255] pixels in, the output clamped to [0, 255] and truncated to
     /// bytes (as the reference's `save_rgb`).
