@@ -143,7 +143,7 @@ let package = Package(
         ]),
         .testTarget(name: "ConfigFileTests", dependencies: ["ConfigFile", "CoordinatorAPI", "CoordinatorTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "NSTModel", "CoordinatorTestSupport",
+            "NSTModel", "CoordinatorAPI", "CoordinatorTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),  // HTTPS requests with a private CA
         ]),
     ],
