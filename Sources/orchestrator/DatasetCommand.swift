@@ -53,9 +53,11 @@ struct DatasetPackCommand: ParsableCommand {
         if let threads { builder.threads = threads }
         let started = Date()
         var line = StatusLine()
+        var packingStarted: Date?
         let result: BuildResult
         do {
             result = try builder.build(root: URL(fileURLWithPath: dir), name: datasetName) { p in
+                if p.phase == .packing && packingStarted == nil { packingStarted = Date() }
                 let done = p.phase == .packing && p.shardsDone == p.totalShards
                 line.show(Self.describe(p, seconds: Date().timeIntervalSince(started)), force: done)
             }
@@ -71,9 +73,10 @@ struct DatasetPackCommand: ParsableCommand {
         print(String(format: "name %@: %d files (%.1f MB), %d excluded, %d shards (%d written, %d reused)",
                      m.name, m.totals.files, Double(m.totals.bytes) / 1e6, m.totals.excluded, m.totals.shards,
                      result.shardsWritten, result.shardsReused))
-        print(String(format: "scan: %d files hashed (%.1f MB), %d from the cache; packed %.1f MB; %.2f s",
-                     result.scan.hashed, Double(result.scan.bytesHashed) / 1e6, result.scan.fromCache,
-                     Double(result.bytesPacked) / 1e6, seconds))
+        let scanSeconds = (packingStarted ?? Date()).timeIntervalSince(started)
+        print(String(format: "scan: %d files hashed (%.1f MB), %d from the cache, %.2f s; packed %.1f MB, %.2f s; total %.2f s",
+                     result.scan.hashed, Double(result.scan.bytesHashed) / 1e6, result.scan.fromCache, scanSeconds,
+                     Double(result.bytesPacked) / 1e6, seconds - scanSeconds, seconds))
         for e in m.excluded.prefix(20) { printErr("excluded \(Sanitize.oneLine(e.path)): \(Sanitize.oneLine(e.reason))") }
         if m.excluded.count > 20 { printErr("… and \(m.excluded.count - 20) more excluded (listed in the manifest)") }
     }

@@ -42,7 +42,7 @@ final class DatasetPackCommandTests: XCTestCase {
         let second = try run(args)
         XCTAssertEqual(second.status, 0, second.stderr)
         XCTAssertEqual(value("digest", in: second.stdout), digest)
-        XCTAssertTrue(second.stdout.contains("scan: 0 files hashed (0.0 MB), 13 from the cache"), second.stdout)
+        XCTAssertTrue(second.stdout.contains("scan: 0 files hashed (0.0 MB), 13 from the cache, "), second.stdout)
         XCTAssertTrue(second.stdout.contains("(already stored)"), second.stdout)
 
         // One picture replaced: a new digest, only that file hashed, the old manifest kept
