@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "APIClient", targets: ["APIClient"]),
         .library(name: "ConfigFile", targets: ["ConfigFile"]),
         .library(name: "JobStore", targets: ["JobStore"]),
+        .library(name: "DatasetPack", targets: ["DatasetPack"]),
         .library(name: "Coordinator", targets: ["Coordinator"]),
         .executable(name: "worker", targets: ["Worker"]),
         .executable(name: "orchestrator", targets: ["orchestrator"]),
@@ -85,6 +86,8 @@ let package = Package(
             "CoordinatorAPI",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        // Dataset manifests and shards: scan a folder, hash, check decoding, pack, match local files.
+        .target(name: "DatasetPack", dependencies: ["NSTModel", "CoordinatorAPI"]),
         // The server: Hummingbird routes, dashboard, metrics, artifact store.
         .target(name: "Coordinator", dependencies: [
             "CoordinatorAPI", "JobStore",
@@ -107,7 +110,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "orchestrator", dependencies: [
-            "NSTModel", "CoordinatorAPI", "APIClient", "ConfigFile", "JobStore", "Coordinator", "CCPU",
+            "NSTModel", "CoordinatorAPI", "APIClient", "ConfigFile", "JobStore", "Coordinator", "CCPU", "DatasetPack",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "X509", package: "swift-certificates"),   // tls init
             .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -122,6 +125,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "CoordinatorAPITests", dependencies: ["CoordinatorAPI"]),
         .testTarget(name: "JobStoreTests", dependencies: ["JobStore"]),
+        .testTarget(name: "DatasetPackTests", dependencies: ["DatasetPack", "NSTModel", "CoordinatorAPI"]),
         // A coordinator on a real SQLite file in a temporary state dir, and request helpers,
         // for the server's and the client's tests.
         .target(name: "CoordinatorTestSupport", dependencies: [
@@ -141,7 +145,7 @@ let package = Package(
         ]),
         .testTarget(name: "ConfigFileTests", dependencies: ["ConfigFile", "CoordinatorAPI", "CoordinatorTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "NSTModel", "CoordinatorTestSupport",
+            "NSTModel", "CoordinatorAPI", "CoordinatorTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),  // HTTPS requests with a private CA
         ]),
     ],

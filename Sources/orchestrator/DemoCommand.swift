@@ -117,7 +117,9 @@ struct Demo: AsyncParsableCommand {
                 return ["--random-vgg"]
             }
         } catch {
-            printOut("VGG16: no weights configured (--vgg-weights or NST_VGG16_WEIGHTS), so this demo falls back to a seeded random VGG16:")
+            let hub = VGGSource.defaultFile()?.path ?? "the torch hub cache (no HOME)"
+            printOut("VGG16: no weights (none from --vgg-weights or NST_VGG16_WEIGHTS, none at \(hub); `orchestrator vgg fetch` puts them there),")
+            printOut("       so this demo falls back to a seeded random VGG16:")
             printOut("       the whole system runs, but the pictures will not look like the styles. See README, \"VGG16 weights\".")
             return ["--random-vgg"]
         }

@@ -10,7 +10,7 @@ struct Orchestrator: AsyncParsableCommand {
         abstract: "Train fast neural style transfer networks (Johnson et al.), one per style, on many machines.",
         subcommands: [Train.self, Stylize.self, StylizeVideo.self, Export.self, Convert.self, Bench.self, MakeDataset.self, MakeStyles.self,
                       Demo.self, Serve.self, Submit.self, Status.self, Cancel.self, Retry.self, Fetch.self,
-                      BenchCoordinator.self, Backup.self, GC.self, TLS.self, Token.self]
+                      BenchCoordinator.self, Backup.self, GC.self, TLS.self, Token.self, VGGCommands.self, DatasetCommands.self]
     )
 
     /// Every subcommand may run NSTModel code, compiled for AVX2 + FMA: check the CPU first.
@@ -22,7 +22,7 @@ struct Orchestrator: AsyncParsableCommand {
 
 /// `--vgg-weights FILE` / `--random-vgg`, shared by train and the worker.
 struct VGGOptions: ParsableArguments {
-    @Option(name: .customLong("vgg-weights"), help: "VGG16 weights with torchvision's names: safetensors, or torchvision's own vgg16-397923af.pth from ~/.cache/torch/hub/checkpoints/ (default: $NST_VGG16_WEIGHTS).")
+    @Option(name: .customLong("vgg-weights"), help: "VGG16 weights with torchvision's names: safetensors, or torchvision's own vgg16-397923af.pth (default: $NST_VGG16_WEIGHTS, else vgg16-397923af.pth in the torch hub cache, ~/.cache/torch/hub/checkpoints/, where `orchestrator vgg fetch` puts it).")
     var vggWeights: String?
 
     @Flag(name: .customLong("random-vgg"), help: "Use a seeded random VGG16 instead of real weights (tests and demos only).")

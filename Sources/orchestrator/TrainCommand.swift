@@ -57,7 +57,7 @@ struct Train: ParsableCommand {
         } catch let e as CLIError { throw e } catch { throw CLIError(error) }
 
         let log = try lossLog.map { try LossLog(path: $0, append: resume != nil) }
-        printErr("training \(session.totalSteps) steps on \(session.dataset.files.count) images (batch \(batchSize), \(imageSize)×\(imageSize)), \(Threads.count) threads, VGG16: \(source.description)")
+        printErr("training \(session.totalSteps) steps on \(session.dataset.count) images (batch \(batchSize), \(imageSize)×\(imageSize)), \(Threads.count) threads, VGG16: \(source.description)")
         var progress = ProgressBar(total: session.totalSteps, unit: "img", start: session.state.step)
         var skipped = 0
         while !session.isFinished {

@@ -25,6 +25,8 @@ final class TrainCommandTests: XCTestCase {
         p.arguments = args
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: VGGSource.environmentKey)
+        // No torch hub file of this machine's (VGGSource's default) may stand in for the weights.
+        environment["TORCH_HOME"] = dir.appendingPathComponent("torch-home").path
         for key in unset { environment.removeValue(forKey: key) }
         environment.merge(env) { $1 }
         p.environment = environment

@@ -4,7 +4,7 @@ import Foundation
 /// every file (hidden files and folders included, symlinked folders listed but not entered),
 /// keeping names ending in `.jpg`, `.jpeg`, `.png` in any case, then `sorted()` on the full path
 /// strings (code-point order, which is byte-wise UTF-8 order) and cut to `maxImages`.
-public struct ImageFolder: Sendable {
+public struct ImageFolder: TrainingImages, Sendable {
     public let root: URL
     public let files: [URL]
 
@@ -50,29 +50,24 @@ public struct ImageFolder: Sendable {
 
     // MARK: - Loading
 
-    /// Loads `files[start ..< min(start + count, files.count)]`: each is decoded, resized to
-    /// size×size with PIL-exact bilinear resampling unless it already has that size, and written
-    /// as CHW floats in [0, 255] into rows `0..<loaded` of `into` (shape `[>= count, 3, size, size]`).
+    public var count: Int { files.count }
+
+    /// The folder's path.
+    public var description: String { root.path }
+
+    /// Loads `files[start ..< min(start + count, files.count)]` (see `TrainingImages.loadBatch`).
     /// Files that cannot be read or decoded are skipped, never fatal, and returned with the reason.
     public func loadBatch(start: Int, count: Int, size: Int, into: Tensor)
         -> (loaded: Int, skipped: [(path: String, reason: String)])
     {
-        precondition(start >= 0 && count >= 0 && size > 0, "loadBatch(start: \(start), count: \(count), size: \(size))")
-        precondition(into.shape.count == 4 && into.shape[0] >= count && into.shape[1] == 3
-                     && into.shape[2] == size && into.shape[3] == size,
-                     "loadBatch into \(into.shape) for \(count) images of \(size)x\(size)")
+        checkBatchArguments(start: start, count: count, size: size, into: into)
         let end = min(start + count, files.count)
         guard start < end else { return (0, []) }
         var loaded = 0
         var skipped: [(path: String, reason: String)] = []
-        let stride = 3 * size * size
         for url in files[start..<end] {
             do {
-                var image = try RGBImage(contentsOf: url)
-                if image.width != size || image.height != size {
-                    image = image.resized(width: size, height: size)
-                }
-                image.writeCHW(to: into.data + loaded * stride)
+                try RGBImage(contentsOf: url).writeTrainingRow(loaded, size: size, of: into)
                 loaded += 1
             } catch {
                 skipped.append((path: url.path, reason: error.description))

@@ -41,7 +41,8 @@ public final class TrainingSession {
     public static let maxSide = 8192
     public static let maxBatchPixels = 1 << 24
     public let options: TrainingOptions
-    public let dataset: ImageFolder
+    /// The content images in training order: an `ImageFolder` or `PackedImages`.
+    public let dataset: any TrainingImages
     public let trainer: Trainer
     public let batchesPerEpoch: Int
     public let totalSteps: Int
@@ -49,7 +50,7 @@ public final class TrainingSession {
     let batch: Tensor
 
     /// `initial`: weights to start from (`--init`); otherwise PyTorch's default init from `options.seed`.
-    public init(options: TrainingOptions, style: RGBImage, dataset: ImageFolder, vgg: VGG16,
+    public init(options: TrainingOptions, style: RGBImage, dataset: any TrainingImages, vgg: VGG16,
                 initial: SafeTensors? = nil) throws {
         guard options.imageSize >= 8, options.imageSize % 4 == 0 else {
             throw TrainingError.invalidOption("image size must be a multiple of 4 and at least 8, got \(options.imageSize)")
@@ -69,10 +70,10 @@ public final class TrainingSession {
         guard options.epochs >= 1 || options.steps != nil else { throw TrainingError.invalidOption("epochs must be at least 1") }
         if let s = options.steps, s < 1 { throw TrainingError.invalidOption("steps must be at least 1, got \(s)") }
         guard options.lr > 0, options.lr.isFinite else { throw TrainingError.invalidOption("lr must be positive, got \(options.lr)") }
-        guard !dataset.files.isEmpty else { throw TrainingError.emptyDataset(path: dataset.root.path) }
+        guard dataset.count > 0 else { throw TrainingError.emptyDataset(path: dataset.description) }
         self.options = options
         self.dataset = dataset
-        batchesPerEpoch = (dataset.files.count + options.batchSize - 1) / options.batchSize
+        batchesPerEpoch = (dataset.count + options.batchSize - 1) / options.batchSize
         totalSteps = options.steps ?? options.epochs * batchesPerEpoch
 
         let net = TransformerNet(seed: options.seed)
@@ -112,12 +113,13 @@ public final class TrainingSession {
     }
 
     /// Trains the next batch. Unreadable files are left out of the batch; a batch with no
-    /// readable image is skipped (no update, no loss). Throws on a non-finite loss.
+    /// readable image is skipped (no update, no loss). Throws on a non-finite loss, and when
+    /// the dataset cannot deliver its bytes (`PackedImages`); the step is then not counted.
     public func runStep() throws -> StepReport {
         precondition(!isFinished, "training already finished")
         let t0 = DispatchTime.now().uptimeNanoseconds
         let start = dataPosition
-        let (loaded, skipped) = dataset.loadBatch(start: start, count: options.batchSize, size: options.imageSize, into: batch)
+        let (loaded, skipped) = try dataset.loadBatch(start: start, count: options.batchSize, size: options.imageSize, into: batch)
         state.step += 1
         var value: PerceptualLoss.Value?
         if loaded > 0 {
