@@ -24,6 +24,10 @@ struct Serve: AsyncParsableCommand {
     var idleTimeout: Double = 75
     @Option(name: .customLong("session-hours"), help: "Hours a dashboard login lasts.")
     var sessionHours: Double = 12
+    @Option(name: .customLong("try-concurrency"), help: "Photos the try-it page and POST /v1/stylize stylize at once (more wait, a few; the rest get 503).")
+    var tryConcurrency = 1
+    @Option(name: .customLong("try-max-side"), help: "The try-it page shrinks photos to this longer side first.")
+    var tryMaxSide = 1024
 
     @Option(name: .customLong("tls-cert"), help: "Serve HTTPS with this PEM certificate chain (see `orchestrator tls init`).")
     var tlsCert: String?
@@ -44,6 +48,8 @@ struct Serve: AsyncParsableCommand {
         guard sessionHours.isFinite, sessionHours > 0, sessionHours <= 24 * 366 else {
             throw ValidationError("--session-hours must be more than 0 and at most a year")
         }
+        guard (1...64).contains(tryConcurrency) else { throw ValidationError("--try-concurrency must be from 1 to 64") }
+        guard (16...8192).contains(tryMaxSide) else { throw ValidationError("--try-max-side must be from 16 to 8192") }
         guard !host.isEmpty else { throw ValidationError("--host must not be empty") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
     }
@@ -62,6 +68,9 @@ struct Serve: AsyncParsableCommand {
                                        token: token, leaseSeconds: leaseTimeout, metricsPublic: metricsPublic)
         config.idleTimeout = idleTimeout
         config.sessionLifetime = sessionHours * 3600
+        config.stylize = ServeStylizer.function()
+        config.stylizeLimits.concurrency = tryConcurrency
+        config.stylizeLimits.maxSide = tryMaxSide
         if let tlsCert, let tlsKey { config.tls = .init(certificateChain: tlsCert, privateKey: tlsKey) }
         storage.apply(to: &config)
         let store: JobStore

@@ -169,6 +169,17 @@ public final class Chromium: @unchecked Sendable {
     /// Types `text` into the focused element, as a keyboard would.
     public func type(_ text: String) throws { try call("Input.insertText", ["text": text]) }
 
+    /// Chooses `paths` in the file input matching `selector`, as a user picking files would.
+    public func setFiles(_ selector: String, _ paths: [String]) throws {
+        let document = try call("DOM.getDocument")
+        guard let root = (document["root"] as? [String: Any])?["nodeId"] as? Int else {
+            throw ProtocolError(description: "no document node")
+        }
+        let found = try call("DOM.querySelector", ["nodeId": root, "selector": selector])
+        guard let node = found["nodeId"] as? Int, node != 0 else { throw ProtocolError(description: "no element \(selector)") }
+        try call("DOM.setFileInputFiles", ["files": paths, "nodeId": node])
+    }
+
     /// A PNG of the page.
     public func screenshot() throws -> Data {
         let result = try call("Page.captureScreenshot", ["format": "png"])

@@ -112,7 +112,10 @@ final class StylizeCommandTests: XCTestCase {
         // The style names are drawn under the cells: light pixels in the label band of each.
         for col in 0..<3 {
             let y0 = 12 + 256 + 6, x0 = 12 + col * 268
-            let lit = (y0..<y0 + 14).contains { y in (x0..<x0 + 256).contains { sheet.pixels[(y * sheet.width + $0) * 3] == 235 } }
+            var lit = false
+            for y in y0..<(y0 + 14) {
+                for x in x0..<(x0 + 256) where sheet.pixels[(y * sheet.width + x) * 3] == 235 { lit = true }
+            }
             XCTAssertTrue(lit, "label under column \(col)")
         }
 
