@@ -120,7 +120,7 @@ extension DashboardPage {
     header{display:flex;flex-wrap:wrap;align-items:center;gap:10px 28px;padding:12px 20px;background:var(--panel);border-bottom:1px solid var(--line)}
     .brand h1{font-size:17px;margin:0;letter-spacing:.2px} .brand span{color:var(--muted);font-size:12px}
     .totals{display:flex;gap:6px} .summary{display:flex;align-items:center;gap:18px;margin-left:auto}
-    .logout button{background:#262a33;color:#e6e6e6;border:1px solid #3a3f4b;border-radius:6px;padding:4px 10px;font:inherit;cursor:pointer}
+    .try{color:#8ab4f8;text-decoration:none} .logout button{background:#262a33;color:#e6e6e6;border:1px solid #3a3f4b;border-radius:6px;padding:4px 10px;font:inherit;cursor:pointer}
     main{padding:4px 20px 0} h2{font-size:14px;margin:18px 0 8px;font-weight:600} h2 small{color:var(--muted);font-weight:400;margin-left:6px}
     .muted{color:var(--muted)} code{background:#262a33;padding:1px 5px;border-radius:4px}
     table.jobs{border-collapse:collapse;width:100%;background:var(--panel);border-radius:8px;overflow:hidden}

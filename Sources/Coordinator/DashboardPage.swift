@@ -51,6 +51,7 @@ public enum DashboardPage {
         html += overallBar(input.jobs)
         html += String(format: "<span><b>%.2f</b> images/s</span>", rate)
         html += "<span class=\"muted\">updated \(timeString(input.now)) · refreshes every \(input.refreshSeconds) s</span>"
+        html += "<a class=\"try\" href=\"/try\">Try a photo</a>"
         if input.logout {
             html += "<form class=\"logout\" method=\"post\" action=\"/logout\"><button type=\"submit\">Log out</button></form>"
         }
