@@ -27,7 +27,7 @@ final class StylizeCommandTests: XCTestCase {
     /// Writes `visibleModel(seed:)` to NAME.safetensors.
     @discardableResult
     func model(_ name: String, seed: UInt64) throws -> TransformerNet {
-        let net = StylizeFixtures.visibleModel(seed: seed)
+        let net = TransformerNet.visible(seed: seed)
         try FileManager.default.createDirectory(at: url(name).deletingLastPathComponent(), withIntermediateDirectories: true)
         try net.save(to: url("\(name).safetensors"))
         return net
@@ -198,17 +198,5 @@ final class StylizeCommandTests: XCTestCase {
         XCTAssertLessThan(tiledGrowth, 32, "tiled: \(tiled)")
         XCTAssertGreaterThan(wholeGrowth, 300, "whole: \(whole) (the measurement does see activations grow)")
         XCTAssertLessThan(tiled[1], whole[1] / 3)
-    }
-}
-
-enum StylizeFixtures {
-    /// A seeded random TransformerNet whose pictures spread over 0…255 (a fresh network's output
-    /// is near 0, black after clamping): its last layer scaled up and centred on mid-grey.
-    static func visibleModel(seed: UInt64) -> TransformerNet {
-        let net = TransformerNet(seed: seed)
-        let w = net.deconv3.weight.value
-        for i in 0..<w.count { w.data[i] *= 60 }
-        net.deconv3.bias.value.fill(128)
-        return net
     }
 }

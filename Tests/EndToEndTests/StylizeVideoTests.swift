@@ -69,7 +69,7 @@ final class StylizeVideoTests: XCTestCase {
     func testRoundTripKeepsFramesSizeRateAndAudioAndDeflickers() throws {
         try requireFFmpeg()
         try makeClip("clip.mp4")
-        try StylizeFixtures.visibleModel(seed: 7).save(to: dir.appendingPathComponent("m.safetensors"))
+        try TransformerNet.visible(seed: 7).save(to: dir.appendingPathComponent("m.safetensors"))
         let input = try probe("clip.mp4")
         XCTAssertEqual(input["nb_read_frames"], "18")
 
@@ -100,7 +100,7 @@ final class StylizeVideoTests: XCTestCase {
     }
 
     func testMissingFFmpegAndBadInputSayWhatIsWrong() throws {
-        try StylizeFixtures.visibleModel(seed: 7).save(to: dir.appendingPathComponent("m.safetensors"))
+        try TransformerNet.visible(seed: 7).save(to: dir.appendingPathComponent("m.safetensors"))
         try Data("not a video".utf8).write(to: dir.appendingPathComponent("fake.mp4"))
         var env = ProcessInfo.processInfo.environment
         env["PATH"] = path("no-such-bin")

@@ -153,3 +153,16 @@ public final class TransformerNet {
         return total
     }
 }
+
+extension TransformerNet {
+    /// A seeded random network whose pictures spread over 0…255, for tests and demos of
+    /// inference: a fresh network's output is near 0 (almost all black after clamping), so its
+    /// last layer is scaled up and centred on mid-grey.
+    public static func visible(seed: UInt64) -> TransformerNet {
+        let net = TransformerNet(seed: seed)
+        let w = net.deconv3.weight.value
+        for i in 0..<w.count { w.data[i] *= 60 }
+        net.deconv3.bias.value.fill(128)
+        return net
+    }
+}

@@ -8,12 +8,12 @@ final class OutputMixTests: XCTestCase {
     let image = SyntheticImages.contentImage(index: 3, width: 96, height: 64, seed: 4)
 
     func stylize(strength: Double = 1, preserveColor: Bool = false) throws -> RGBImage {
-        try Stylizer(net: InferenceSupport.visibleNet(seed: 21),
+        try Stylizer(net: TransformerNet.visible(seed: 21),
                      settings: StylizeSettings(strength: strength, preserveColor: preserveColor)).stylize(image)
     }
 
     func testStrengthZeroIsTheContentAndOneThePlainOutput() throws {
-        let net = InferenceSupport.visibleNet(seed: 21)
+        let net = TransformerNet.visible(seed: 21)
         let plain = net.stylize(image)   // the network's own clamp-and-truncate
         XCTAssertEqual(try stylize(strength: 1), plain)
         XCTAssertEqual(try stylize(strength: 0), image)

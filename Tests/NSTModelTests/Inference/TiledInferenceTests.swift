@@ -64,7 +64,7 @@ final class TiledInferenceTests: XCTestCase {
     /// and both odd borders. The tiled floats equal the whole image's everywhere within float
     /// rounding; a tile run on its own (its own statistics) is far off.
     func testTiledOutputEqualsTheWholeImage() throws {
-        let net = InferenceSupport.visibleNet(seed: 11)
+        let net = TransformerNet.visible(seed: 11)
         let image = SyntheticImages.contentImage(index: 2, width: 301, height: 263, seed: 5)
         let whole = InferenceSupport.wholeOutput(net, image)
         let wd = whole.dims4
@@ -118,7 +118,7 @@ final class TiledInferenceTests: XCTestCase {
     /// The same through `Stylizer`: bytes of a tiled run and a whole one, with colour
     /// preservation and strength, differ by at most 1 on a few float-rounding ties.
     func testStylizerTiledBytesMatchWhole() throws {
-        let net = InferenceSupport.visibleNet(seed: 12)
+        let net = TransformerNet.visible(seed: 12)
         let image = SyntheticImages.contentImage(index: 1, width: 420, height: 200, seed: 8)
         for mix in [OutputMix(), OutputMix(strength: 0.7, preserveColor: true)] {
             var tiledSettings = StylizeSettings(tiling: .tiles(256)), wholeSettings = StylizeSettings(tiling: .whole)
@@ -138,7 +138,7 @@ final class TiledInferenceTests: XCTestCase {
     /// `.automatic` runs whole what fits in the budget and tiles the rest with the largest tile
     /// that fits; a batch of equal images gives each one's own result.
     func testAutomaticPlanAndBatches() throws {
-        let net = InferenceSupport.visibleNet(seed: 13)
+        let net = TransformerNet.visible(seed: 13)
         let budget = 1 << 30
         let small = try Stylizer(net: net, settings: StylizeSettings(maxMemoryBytes: budget))
         XCTAssertEqual(small.plan(width: 300, height: 200), .whole)
