@@ -26,12 +26,20 @@ struct StylizeController: Sendable {
         let photo = try await desk.photo(from: request)
         let output = try await desk.run(photo, styles)
         if let name, name != "all" {
-            return Response(status: .ok, headers: [.contentType: "image/png", .contentLength: "\(output.images[0].count)",
-                                                   .init("X-Style")!: styles[0].name],
-                            body: .init(byteBuffer: ByteBuffer(bytes: output.images[0])))
+            switch output.images[0] {
+            case .success(let png):
+                return Response(status: .ok, headers: [.contentType: "image/png", .contentLength: "\(png.count)",
+                                                       .init("X-Style")!: styles[0].name],
+                                body: .init(byteBuffer: ByteBuffer(bytes: png)))
+            case .failure(let error):
+                throw APIError(.conflict, "the model of \(styles[0].name) (job \(styles[0].jobID)) cannot be used: \(error.description)")
+            }
         }
-        let results = zip(styles, output.images).map { style, png in
-            StylizeResult(name: style.name, jobID: style.jobID, pngBase64: png.base64EncodedString())
+        let results = zip(styles, output.images).map { style, image in
+            switch image {
+            case .success(let png): StylizeResult(name: style.name, jobID: style.jobID, pngBase64: png.base64EncodedString())
+            case .failure(let error): StylizeResult(name: style.name, jobID: style.jobID, error: error.description)
+            }
         }
         return try json(StylizeResponse(contentPNGBase64: output.content.base64EncodedString(), results: results))
     }

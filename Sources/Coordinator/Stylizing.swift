@@ -24,15 +24,22 @@ public struct StylizeRequest: Sendable {
     }
 }
 
-/// PNG bytes: the photo as the models saw it, then one stylised image per model.
+/// PNG bytes: the photo as the models saw it, then per model its stylised image, or why that
+/// model could not be used (a model file that does not load fails alone, not the request).
 public struct StylizeOutput: Sendable {
     public var content: Data
-    public var images: [Data]
+    public var images: [Result<Data, StylizeModelError>]
 
-    public init(content: Data, images: [Data]) {
+    public init(content: Data, images: [Result<Data, StylizeModelError>]) {
         self.content = content
         self.images = images
     }
+}
+
+/// Why one model could not stylise (its file does not load, say).
+public struct StylizeModelError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Why a photo could not be stylised because of what was sent (answered 400; anything else a

@@ -49,7 +49,14 @@ struct TryItController: Sendable {
         }
         var html = "<section class=\"grid\">"
         html += figure("your photo", output.content)
-        for (style, png) in zip(styles, output.images) { html += figure(style.name, png) }
+        for (style, image) in zip(styles, output.images) {
+            switch image {
+            case .success(let png): html += figure(style.name, png)
+            case .failure(let error):
+                html += "<figure class=\"failed\"><p class=\"error\">\(DashboardPage.escape(error.description))</p>"
+                    + "<figcaption>\(DashboardPage.escape(style.name))</figcaption></figure>"
+            }
+        }
         html += "</section>" + formHTML(styles.map(\.name))
         return page(body: html)
     }

@@ -292,22 +292,25 @@ public enum LossCSV {
 
 // MARK: - Stylize
 
-/// One style's output in `POST /v1/stylize`.
+/// One style's output in `POST /v1/stylize`: its PNG, or why its model could not be used.
 public struct StylizeResult: Codable, Sendable, Equatable {
     public var name: String
     public var jobID: Int64
-    public var pngBase64: String
+    public var pngBase64: String?
+    public var error: String?
 
-    public init(name: String, jobID: Int64, pngBase64: String) {
+    public init(name: String, jobID: Int64, pngBase64: String? = nil, error: String? = nil) {
         self.name = name
         self.jobID = jobID
         self.pngBase64 = pngBase64
+        self.error = error
     }
 
     enum CodingKeys: String, CodingKey {
         case name
         case jobID = "job_id"
         case pngBase64 = "png_base64"
+        case error
     }
 }
 

@@ -34,9 +34,14 @@ enum ServeStylizer {
             throw StylizeInputError("the photo is \(photo.width)×\(photo.height); it must be at least 8×8")
         }
         let settings = StylizeSettings(maxMemoryBytes: maxMemoryBytes)
-        let images = try request.models.map { url in
-            let stylizer = try Stylizer(net: try TransformerNet(contentsOf: url), settings: settings)
-            return try stylizer.stylize(photo).pngData()
+        let images = request.models.map { url -> Result<Data, StylizeModelError> in
+            // A model that does not load (a worker uploaded a broken file) fails alone.
+            do {
+                let stylizer = try Stylizer(net: try TransformerNet(contentsOf: url), settings: settings)
+                return .success(try stylizer.stylize(photo).pngData())
+            } catch {
+                return .failure(StylizeModelError("\(error)"))
+            }
         }
         return StylizeOutput(content: try photo.pngData(), images: images)
     }

@@ -69,12 +69,14 @@ public final class Harness: @unchecked Sendable {
 
 /// Stands in for the model code the coordinator does not link: checks that the photo is a PNG
 /// (`StylizeInputError` otherwise) and answers, per model, a small PNG whose colour comes from the
-/// model file's first byte, so that outputs can be told apart.
+/// model file's first byte, so that outputs can be told apart — or a failure for a model file
+/// that starts with "broken".
 public let fakeStylize: StylizeFunction = { request in
     guard request.image.starts(with: [0x89, 0x50, 0x4E, 0x47]) else { throw StylizeInputError("not a PNG") }
-    let images = try request.models.map { url in
-        let first = try Data(contentsOf: url).first ?? 0
-        return makePNG(width: 8, height: 8, seed: first)
+    let images = try request.models.map { url -> Result<Data, StylizeModelError> in
+        let bytes = try Data(contentsOf: url)
+        if bytes.starts(with: Data("broken".utf8)) { return .failure(StylizeModelError("not a model")) }
+        return .success(makePNG(width: 8, height: 8, seed: bytes.first ?? 0))
     }
     return StylizeOutput(content: makePNG(width: 8, height: 8, seed: 255), images: images)
 }

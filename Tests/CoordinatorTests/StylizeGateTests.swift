@@ -55,7 +55,7 @@ final class StylizeGateTests: XCTestCase {
         }
         await release.signal()
         let output = try await running.value
-        XCTAssertEqual(output.images, [makePNG(width: 8, height: 8, seed: 7)])
+        XCTAssertEqual(output.images, [.success(makePNG(width: 8, height: 8, seed: 7))])
         // A photo the stylizer refuses is a 400, and gives its place back
         await release.signal()
         do {

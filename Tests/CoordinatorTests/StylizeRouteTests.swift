@@ -13,11 +13,11 @@ import XCTest
 /// POST may come from. The real stylizer runs in `TryItPageTests` (end to end).
 final class StylizeRouteTests: XCTestCase {
     /// Finishes a job named `name` whose model file starts with `byte`.
-    func finish(_ name: String, byte: UInt8, _ client: some TestClientProtocol) async throws {
+    func finish(_ name: String, byte: UInt8, _ client: some TestClientProtocol, model given: Data? = nil) async throws {
         let style = try await client.putArtifact(makePNG(width: 8, height: 8))
         _ = try await client.submit([name], style: style)
         let lease = try await client.lease()
-        let model = Data([byte]) + Data(name.utf8)
+        let model = given ?? Data([byte]) + Data(name.utf8)
         let put = try await client.upload("/v1/jobs/\(lease.jobID)/model", model, as: Harness.token, lease: lease.token)
         XCTAssertEqual(put.status, .created)
         let done = try await client.send(.post, "/v1/jobs/\(lease.jobID)/complete",
@@ -49,7 +49,7 @@ final class StylizeRouteTests: XCTestCase {
             let answer = try decode(StylizeResponse.self, all)
             XCTAssertEqual(answer.results.map(\.name), ["dots", "wave"])
             XCTAssertEqual(answer.results.map(\.jobID), [2, 1])
-            XCTAssertEqual(answer.results.map { Data(base64Encoded: $0.pngBase64) },
+            XCTAssertEqual(answer.results.map { Data(base64Encoded: $0.pngBase64 ?? "") },
                            [makePNG(width: 8, height: 8, seed: 20), makePNG(width: 8, height: 8, seed: 10)])
             XCTAssertEqual(Data(base64Encoded: answer.contentPNGBase64), makePNG(width: 8, height: 8, seed: 255))
 
@@ -62,6 +62,17 @@ final class StylizeRouteTests: XCTestCase {
             let (type, form) = multipartPhoto(photo)
             let viaForm = try await stylize(client, "?model=dots", body: form, type: type)
             XCTAssertEqual(Data(buffer: viaForm.body), makePNG(width: 8, height: 8, seed: 20))
+
+            // A model that does not load fails alone: an error for it, the others still drawn
+            try await finish("broken", byte: UInt8(ascii: "b"), client, model: Data("broken model".utf8))
+            let mixed = try decode(StylizeResponse.self, try await stylize(client, body: photo))
+            XCTAssertEqual(mixed.results.map(\.name), ["broken", "dots", "wave"])
+            XCTAssertEqual(mixed.results[0].error, "not a model")
+            XCTAssertNil(mixed.results[0].pngBase64)
+            XCTAssertNotNil(mixed.results[1].pngBase64)
+            let alone = try await stylize(client, "?model=broken", body: photo)
+            XCTAssertEqual(alone.status, .conflict)
+            XCTAssertEqual(errorText(alone), "the model of broken (job 3) cannot be used: not a model")
 
             // Refusals, each naming the problem
             let cases: [(String, Data, String, HTTPResponse.Status, String)] = [

@@ -82,6 +82,7 @@ final class Fuzzer {
         "POST /v1/lease", "POST /v1/jobs/:id/heartbeat", "PUT /v1/jobs/:id/checkpoints/:step",
         "PUT /v1/jobs/:id/model", "POST /v1/jobs/:id/complete", "POST /v1/jobs/:id/fail", "POST /v1/jobs/:id/release",
         "GET /login", "POST /login", "POST /logout", "POST /v1/tokens", "GET /v1/tokens", "POST /v1/tokens/:id/revoke",
+        "GET /try", "POST /try", "POST /v1/stylize",
     ]
 
     static let maxRestarts = 10
@@ -303,7 +304,9 @@ final class Fuzzer {
 
     func acceptable(_ status: Int, _ request: FuzzRequest) -> Bool {
         if (200..<300).contains(status) || (400..<500).contains(status) { return true }
-        if status == 303 && ["GET /", "GET /login", "POST /login", "POST /logout"].contains(request.route) { return true }
+        if status == 303 && ["GET /", "GET /login", "POST /login", "POST /logout", "GET /try", "POST /try"].contains(request.route) {
+            return true
+        }
         if status == 304 && request.route == "GET /v1/jobs/:id/preview" { return true }
         return false
     }
@@ -1441,6 +1444,38 @@ extension Fuzzer {
         }
     }
 
+    /// `POST /v1/stylize` and the try-it page: real and broken photos, raw and multipart bodies,
+    /// odd content types and boundaries, known and unknown style names (the styles' models are
+    /// whatever the fuzzer uploaded: mostly not models at all).
+    func stylizeRequest() -> FuzzRequest {
+        let photo = gen.chance(0.6) ? png.bytes : gen.pick([[], gen.bytes(64), Array("GIF89a".utf8) + gen.bytes(32),
+                                                           Array(png.bytes.prefix(40)), Array(repeating: 0x89, count: 3000)])
+        let boundary = gen.pick(["b0undary", "x", String(repeating: "b", count: 80), "\"quoted\"", ""])
+        var multipart = Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.png\"\r\n\r\n".utf8)
+        multipart += photo + Array("\r\n--\(boundary)--\r\n".utf8)
+        if gen.chance(0.2) { multipart = Array(multipart.prefix(gen.below(multipart.count + 1))) }
+        switch gen.weighted([(35, 0), (35, 1), (15, 2), (15, 3)]) {
+        case 0:
+            let query = gen.pick(["", "?model=all", "?model=\(jobIDs.isEmpty ? "x" : "fz1")", "?model=nope", "?model=%00", "?model="])
+            let (h, n) = auth("POST")
+            return FuzzRequest(route: "POST /v1/stylize", note: "raw photo; \(n)", method: "POST", target: "/v1/stylize" + query,
+                               headers: h + [("Content-Type", gen.pick(["image/png", "image/jpeg", "application/octet-stream"]))],
+                               body: photo)
+        case 1:
+            let (h, n) = auth("POST")
+            return FuzzRequest(route: "POST /v1/stylize", note: "multipart photo; \(n)", method: "POST", target: "/v1/stylize",
+                               headers: h + [("Content-Type", "multipart/form-data; boundary=\(boundary)")], body: multipart)
+        case 2:
+            let (h, n) = auth("GET")
+            return FuzzRequest(route: "GET /try", note: n, method: "GET", target: "/try", headers: h)
+        default:
+            let (h, n) = auth("POST")
+            let site = gen.pick([[("Sec-Fetch-Site", "same-origin")], [("Sec-Fetch-Site", "cross-site")], [("Origin", "http://evil")], []])
+            return FuzzRequest(route: "POST /try", note: "try-it form; \(n)", method: "POST", target: "/try",
+                               headers: h + site + [("Content-Type", "multipart/form-data; boundary=\(boundary)")], body: multipart)
+        }
+    }
+
     func dashboardRequest() -> FuzzRequest {
         switch gen.weighted([(40, 0), (15, 1), (15, 2), (10, 3), (10, 4), (10, 5)]) {
         case 0: return plain("GET", "/", route: "GET /", note: "bearer token")
@@ -1523,7 +1558,7 @@ extension Fuzzer {
             (4, "release"), (7, "lease"), (9, "submit"), (4, "artifact-put"), (2, "artifact-get"), (2, "artifact-head"),
             (3, "jobs"), (3, "detail"), (3, "losses"), (2, "model-get"), (2, "preview-get"), (2, "cancel"), (2, "retry"),
             (1, "cancel-all-maybe"), (3, "dashboard"), (2, "metrics"), (1, "healthz"), (3, "off-route"), (5, "malformed"),
-            (3, "login"), (2, "tokens"),
+            (3, "login"), (2, "tokens"), (3, "stylize"),
         ])
         switch kind {
         case "heartbeat", "complete", "fail", "release": return reportRequest(kind)
@@ -1563,6 +1598,7 @@ extension Fuzzer {
         case "dashboard": return dashboardRequest()
         case "login": return loginRequest()
         case "tokens": return tokensRequest()
+        case "stylize": return stylizeRequest()
         case "metrics":
             let (h, n) = auth("GET")
             return FuzzRequest(route: "GET /metrics", note: n, method: "GET", target: "/metrics", headers: h)
