@@ -74,6 +74,8 @@ struct Authenticator: Sendable {
 struct AuthMiddleware: RouterMiddleware {
     let auth: Authenticator
     let store: JobStore
+    /// Artifacts every worker token may download (the served VGG16 weights).
+    let served: Set<String>
 
     func handle(_ request: Request, context: CoordinatorContext,
                 next: (Request, CoordinatorContext) async throws -> Response) async throws -> Response {
@@ -92,7 +94,7 @@ struct AuthMiddleware: RouterMiddleware {
             throw APIError(.unauthorized, "missing bearer token (Authorization: Bearer …)")
         }
         if case .worker(let credential) = context.caller {
-            try await WorkerScope.authorize(request, context: context, credential: credential, store: store)
+            try await WorkerScope.authorize(request, context: context, credential: credential, store: store, served: served)
         }
         return try await next(request, context)
     }

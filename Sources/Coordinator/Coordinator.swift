@@ -46,7 +46,7 @@ public func buildCoordinator(
     TryItController(core: core, auth: auth).addRoutes(to: router)
     if config.metricsPublic { router.get("/metrics", use: core.metricsResponse) }
     if let auth {
-        router.add(middleware: AuthMiddleware(auth: auth, store: store))
+        router.add(middleware: AuthMiddleware(auth: auth, store: store, served: config.lossNetwork.map { [$0.sha256] } ?? []))
     }
     if !config.metricsPublic { router.get("/metrics", use: core.metricsResponse) }
     ArtifactsController(core: core).addRoutes(to: router.group("v1/artifacts"))
@@ -82,8 +82,18 @@ public func runCoordinator(_ config: CoordinatorConfig, store: JobStore, logger:
     // The time this coordinator was down is not the workers' fault: every running lease gets a
     // full period from now before it can expire (a worker that died meanwhile is noticed then).
     let extended = try await store.grantGrace()
+    let log = logger ?? Logger(label: "coordinator")
     if extended > 0 {
-        (logger ?? Logger(label: "coordinator")).info("\(extended) running lease(s) given a full lease period of grace after the restart")
+        log.info("\(extended) running lease(s) given a full lease period of grace after the restart")
+    }
+    var config = config
+    if let file = config.vggWeightsFile {
+        let artifacts = ArtifactStore(config: config)
+        try artifacts.prepare()
+        let weights = try artifacts.adopt(file: file)
+        try await store.pinArtifact(weights.sha256, as: "VGG16 weights")
+        config.lossNetwork = weights
+        log.info("serving the VGG16 weights \(file.lastPathComponent) (\(weights.sha256.prefix(12)), \(weights.size) bytes) to workers without their own")
     }
     let app = try buildCoordinator(config, store: store, logger: logger) { channel in
         onListening(channel.localAddress.map(describeAddress) ?? "\(config.host):\(config.port)")

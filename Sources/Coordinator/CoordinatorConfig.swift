@@ -1,3 +1,4 @@
+import CoordinatorAPI
 import Foundation
 
 // MARK: - CoordinatorConfig
@@ -24,6 +25,12 @@ public struct CoordinatorConfig: Sendable {
     public var stylize: StylizeFunction?
     /// Upload size, photo size and concurrency of that stylizing.
     public var stylizeLimits = StylizeLimits()
+    /// VGG16 weights to serve to workers that have none (`serve --vgg-weights`): copied into the
+    /// artifact store at start, pinned, and named in every lease.
+    public var vggWeightsFile: URL?
+    /// The served VGG16 weights once in the store (`runCoordinator` sets it from
+    /// `vggWeightsFile`); leases name it, and worker tokens may download it.
+    public var lossNetwork: WeightsInfo?
     /// Lease length granted to workers.
     public var leaseSeconds: TimeInterval
     /// Largest upload of any kind accepted (413 above); each kind also has its own, smaller

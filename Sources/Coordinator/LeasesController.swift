@@ -33,7 +33,7 @@ struct LeasesController: Sendable {
         return try json(LeaseResponse(jobID: job.id, config: job.config, token: lease.token,
                                       leaseSeconds: job.leaseSeconds ?? core.config.leaseSeconds,
                                       leaseExpiresAt: lease.expiresAt, attempt: job.attempt,
-                                      checkpoint: lease.checkpoint.map(CheckpointInfo.init)))
+                                      checkpoint: lease.checkpoint.map(CheckpointInfo.init), vgg: core.config.lossNetwork))
     }
 
     @Sendable func heartbeat(_ request: Request, context: CoordinatorContext) async throws -> Response {

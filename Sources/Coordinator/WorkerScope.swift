@@ -15,7 +15,7 @@ enum WorkerScope {
         /// The job in `{id}` must be leased by this token (its current or last lease).
         case heldJob
         /// The artifact in `{sha256}` must be the style image or a checkpoint of a running job
-        /// this token holds.
+        /// this token holds, or what the coordinator serves every worker (VGG16 weights).
         case neededArtifact
     }
 
@@ -34,7 +34,7 @@ enum WorkerScope {
 
     /// Throws 403 with the reason unless `credential` may make this request.
     static func authorize(_ request: Request, context: CoordinatorContext, credential: CredentialRecord,
-                          store: JobStore) async throws {
+                          store: JobStore, served: Set<String> = []) async throws {
         let route = "\(request.method) \(context.endpointPath ?? request.uri.path)"
         let who = "worker token \(credential.id) (\(credential.name))"
         guard let need = routes[route] else {
@@ -51,6 +51,7 @@ enum WorkerScope {
             }
         case .neededArtifact:
             let sha = context.parameters.get("sha256") ?? ""
+            if served.contains(sha) { return }
             guard try await store.artifactNeeded(sha256: sha.lowercased(), byCredential: credential.id) else {
                 throw APIError(.forbidden, "\(who) may download only the style image and checkpoints of a job it holds")
             }

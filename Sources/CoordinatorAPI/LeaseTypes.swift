@@ -27,9 +27,13 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
     public var attempt: Int
     /// The checkpoint to resume from (fetch it with `download(artifact:to:)`), nil for a fresh start.
     public var checkpoint: CheckpointInfo?
+    /// The coordinator's VGG16 weights (an artifact), for a worker without its own; nil when the
+    /// coordinator serves none.
+    public var vgg: WeightsInfo?
 
     public init(jobID: Int64, config: JobConfig, token: String, leaseSeconds: Double,
-                leaseExpiresAt: Date, attempt: Int, checkpoint: CheckpointInfo?) {
+                leaseExpiresAt: Date, attempt: Int, checkpoint: CheckpointInfo?, vgg: WeightsInfo? = nil) {
+        self.vgg = vgg
         self.jobID = jobID
         self.config = config
         self.token = token
@@ -44,10 +48,10 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
         case config, token
         case leaseSeconds = "lease_seconds"
         case leaseExpiresAt = "lease_expires_at"
-        case attempt, checkpoint
+        case attempt, checkpoint, vgg
     }
 
-    /// Writes `"checkpoint": null` for a fresh start.
+    /// Writes `"checkpoint": null` for a fresh start (and `"vgg"` only when there is one).
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(jobID, forKey: .jobID)
@@ -57,6 +61,18 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
         try c.encode(leaseExpiresAt, forKey: .leaseExpiresAt)
         try c.encode(attempt, forKey: .attempt)
         try c.encode(checkpoint, forKey: .checkpoint)
+        try c.encodeIfPresent(vgg, forKey: .vgg)
+    }
+}
+
+/// A weights file the coordinator serves as an artifact.
+public struct WeightsInfo: Codable, Sendable, Equatable {
+    public var sha256: String
+    public var size: Int64
+
+    public init(sha256: String, size: Int64) {
+        self.sha256 = sha256
+        self.size = size
     }
 }
 

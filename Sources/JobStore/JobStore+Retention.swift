@@ -83,6 +83,7 @@ extension JobStore {
             if let model = job.modelSHA256 { out.insert(model) }
             if let preview = job.previewSHA256 { out.insert(preview) }
         }
+        for row in try Row.fetchAll(db, sql: "SELECT sha256 FROM pinned_artifacts") { out.insert(row["sha256"]) }
         return out
     }
 }

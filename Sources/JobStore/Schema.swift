@@ -119,6 +119,16 @@ extension JobStore {
             }
         }
 
+        migrator.registerMigration("v4") { db in
+            // Artifacts the coordinator itself serves (the loss network's weights), kept by the
+            // garbage collector although no job row names them.
+            try db.create(table: "pinned_artifacts") { t in
+                t.primaryKey("sha256", .text)
+                t.column("what", .text).notNull()
+                t.column("pinned_at", .double).notNull()
+            }
+        }
+
         return migrator
     }
 }

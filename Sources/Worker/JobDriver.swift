@@ -12,8 +12,29 @@ struct WorkerContext: @unchecked Sendable {
     var dataset: URL
     var workDir: URL
     /// The loss network, shared by the worker's jobs (one at a time).
-    var vgg: VGG16
+    var lossNetwork: LossNetwork
     var signals: ShutdownSignals
+}
+
+/// The worker's VGG16: its own (`--vgg-weights`, `NST_VGG16_WEIGHTS`, the torch hub file,
+/// `--random-vgg`), else the coordinator's, downloaded once into `cacheDir/weights/SHA256`
+/// (verified by its digest) and kept loaded for the next jobs.
+final class LossNetwork: @unchecked Sendable {
+    let local: VGG16?
+    let cacheDir: URL
+    var served: (sha256: String, vgg: VGG16)?
+
+    /// The largest weights file a worker downloads (torchvision's VGG16 is 528 MB).
+    static let maxBytes: Int64 = 2 << 30
+
+    init(local: VGG16?, cacheDir: URL) {
+        self.local = local
+        self.cacheDir = cacheDir
+    }
+
+    func file(for sha256: String) -> URL {
+        cacheDir.appendingPathComponent("weights", isDirectory: true).appendingPathComponent(sha256)
+    }
 }
 
 /// How a leased job ended for this worker.
@@ -131,13 +152,59 @@ final class JobDriver {
             if let setback { return .failure(setback) }
             checkpointFile = url
         }
+        let vgg: VGG16
+        switch await lossNetwork() {
+        case .success(let network): vgg = network
+        case .failure(let setback): return .failure(setback)
+        }
         var o = TrainingOptions()
         o.imageSize = c.imageSize; o.styleSize = c.styleSize; o.batchSize = c.batchSize
         o.epochs = c.epochs; o.steps = c.steps; o.maxImages = c.maxImages
         o.lr = c.lr; o.contentWeight = c.contentWeight; o.styleWeight = c.styleWeight; o.seed = c.seed
         return .success(TrainingSetup(jobID: jobID, options: o, dataset: context.dataset, styleImage: style,
-                                      vgg: context.vgg, resumeFrom: checkpointFile,
+                                      vgg: vgg, resumeFrom: checkpointFile,
                                       checkpointEvery: max(1, c.checkpointEvery), workDir: jobDir))
+    }
+
+    /// The worker's own VGG16, else the coordinator's (the lease names it): from the cache when
+    /// a file there has the digest, else downloaded (verified) while keep-alives go out.
+    private func lossNetwork() async -> Result<VGG16, Setback> {
+        let network = context.lossNetwork
+        if let local = network.local { return .success(local) }
+        guard let weights = lease.vgg else {
+            return .failure(.refused("this worker has no VGG16 weights and the coordinator serves none: start the worker "
+                                     + "with --vgg-weights FILE (or run `orchestrator vgg fetch` on it), or the coordinator with "
+                                     + "`serve --vgg-weights FILE`"))
+        }
+        guard JobConfig.isSHA256(weights.sha256), (1...LossNetwork.maxBytes).contains(weights.size) else {
+            return .failure(.refused("the lease names impossible VGG16 weights (size \(weights.size))"))
+        }
+        if let served = network.served, served.sha256 == weights.sha256 { return .success(served.vgg) }
+        let file = network.file(for: weights.sha256)
+        let cached = (try? FileDigest.sha256(of: file)).map { $0.sha256 == weights.sha256 } ?? false
+        if !cached {
+            try? FileManager.default.removeItem(at: file)
+            do {
+                try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            } catch {
+                return .failure(.refused("cannot create the cache \(file.deletingLastPathComponent().path): \(error)"))
+            }
+            Log.info("\(label): downloading the coordinator's VGG16 weights (\(weights.size >> 20) MiB) into \(file.path)")
+            let (setback, news) = await withKeepAlive {
+                await self.download(weights.sha256, to: file, what: "VGG16 weights", size: weights.size)
+            }
+            if let news { return .failure(.stale(news)) }
+            if let setback { return .failure(setback) }
+        }
+        do {
+            let vgg = try VGG16(contentsOf: file)
+            network.served = (weights.sha256, vgg)
+            Log.info("\(label): using the coordinator's VGG16 weights \(weights.sha256.prefix(12))\(cached ? " (cached)" : "")")
+            return .success(vgg)
+        } catch {
+            try? FileManager.default.removeItem(at: file)
+            return .failure(.refused("the coordinator's VGG16 weights do not load: \(error)"))
+        }
     }
 
     /// The largest style image a worker downloads (the coordinator's own limit is lower).

@@ -30,7 +30,7 @@ struct WorkerCommand: AsyncParsableCommand {
     var threads: Int?
     @Flag(help: "Train one job and exit (exit at once when nothing is queued).")
     var once = false
-    @Option(name: .customLong("vgg-weights"), help: "VGG16 weights with torchvision's names: safetensors, or torchvision's own vgg16-397923af.pth from ~/.cache/torch/hub/checkpoints/ (default: $NST_VGG16_WEIGHTS).")
+    @Option(name: .customLong("vgg-weights"), help: "VGG16 weights with torchvision's names: safetensors, or torchvision's own vgg16-397923af.pth from ~/.cache/torch/hub/checkpoints/ (default: $NST_VGG16_WEIGHTS, else the torch hub file, else the coordinator's weights when it serves them).")
     var vggWeights: String?
     @Flag(name: .customLong("random-vgg"), help: "Use a seeded random VGG16 instead of real weights (tests and demos only).")
     var randomVGG = false
@@ -38,6 +38,8 @@ struct WorkerCommand: AsyncParsableCommand {
     var tokenFile: String?
     @Option(name: .customLong("ca-file"), help: "PEM CA certificate(s) to trust for an https:// coordinator (default: $ORCHESTRATOR_CA_FILE).")
     var caFile: String?
+    @Option(name: .customLong("cache-dir"), help: "Where downloads kept across jobs and restarts go: the coordinator's VGG16 weights (default: $XDG_CACHE_HOME/nst-orchestrator or ~/.cache/nst-orchestrator).")
+    var cacheDir: String?
     @Option(name: .customLong("work-dir"), help: "Where job files (style image, checkpoints, model) are kept while a job runs.")
     var workDir: String?
 
@@ -55,17 +57,23 @@ struct WorkerCommand: AsyncParsableCommand {
         let signals = ShutdownSignals()
         let address = coordinator ?? env["ORCHESTRATOR_COORDINATOR"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1:7000"
         let token = try readToken(env)
-        let source: VGGSource
-        do { source = try VGGSource.resolve(path: vggWeights, random: randomVGG) } catch { throw WorkerError(error) }
-        if case .random = source { Log.info("warning: using a \(source.description)") }
+        let source: VGGSource?
+        do { source = try VGGSource.resolve(path: vggWeights, random: randomVGG) } catch VGGSource.ResolveError.missing {
+            source = nil  // the coordinator's, when a lease names them
+        } catch { throw WorkerError(error) }
+        if case .random? = source { Log.info("warning: using a \(source!.description)") }
+        let cache = URL(fileURLWithPath: cacheDir ?? Self.defaultCacheDir(env).path, isDirectory: true)
         let datasetURL = URL(fileURLWithPath: dataset)
         // An empty dataset would fail (retryably) every job this worker leases: refuse to start.
         let images: Int
         do { images = try ImageFolder(root: datasetURL).files.count } catch { throw WorkerError(error) }
         guard images > 0 else { throw WorkerError(TrainingError.emptyDataset(path: datasetURL.path)) }
         Threads.configure(threads ?? Threads.available)
-        let vgg: VGG16
-        do { vgg = try source.load() } catch { throw WorkerError(error) }
+        let vgg: VGG16?
+        do { vgg = try source?.load() } catch { throw WorkerError(error) }
+        if vgg == nil {
+            Log.info("no VGG16 weights on this machine: the coordinator's are downloaded into \(cache.path)/weights when a job needs them")
+        }
         let work = URL(fileURLWithPath: workDir ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("nst-worker-\(worker)").path)
         do { try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true) }
@@ -76,7 +84,7 @@ struct WorkerCommand: AsyncParsableCommand {
                                             caFile: caFile ?? CoordinatorDefaults.caFile()) }
         catch { throw WorkerError(error) }
         let context = WorkerContext(name: worker, client: client, dataset: datasetURL, workDir: work,
-                                    vgg: vgg, signals: signals)
+                                    lossNetwork: LossNetwork(local: vgg, cacheDir: cache), signals: signals)
         Log.info("worker \(worker) on \(ProcessInfo.processInfo.hostName): coordinator \(client.address), dataset \(dataset) (\(images) images), \(Threads.count) threads")
         let result: Result<Void, Error>
         do { try await pullJobs(context); result = .success(()) } catch { result = .failure(error) }
@@ -127,6 +135,14 @@ struct WorkerCommand: AsyncParsableCommand {
         while monotonicSeconds() < end && !signals.isRequested {
             try? await Task.sleep(nanoseconds: 50_000_000)
         }
+    }
+
+    /// `$XDG_CACHE_HOME/nst-orchestrator`, else `~/.cache/nst-orchestrator`.
+    static func defaultCacheDir(_ env: [String: String]) -> URL {
+        if let xdg = env["XDG_CACHE_HOME"], xdg.hasPrefix("/") {
+            return URL(fileURLWithPath: xdg).appendingPathComponent("nst-orchestrator")
+        }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/nst-orchestrator")
     }
 
     private func readToken(_ env: [String: String]) throws -> String? {

@@ -4,6 +4,7 @@ import Coordinator
 import CoordinatorAPI
 import Foundation
 import JobStore
+import NSTModel
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,6 +27,8 @@ struct Serve: AsyncParsableCommand {
     var sessionHours: Double = 12
     @Option(name: .customLong("try-concurrency"), help: "Photos the try-it page and POST /v1/stylize stylize at once (more wait, a few; the rest get 503).")
     var tryConcurrency = 1
+    @Option(name: .customLong("vgg-weights"), help: "VGG16 weights to serve to workers that have none (default: $NST_VGG16_WEIGHTS, else torchvision's file in the torch hub cache, if there).")
+    var vggWeights: String?
     @Option(name: .customLong("try-max-side"), help: "The try-it page shrinks photos to this longer side first.")
     var tryMaxSide = 1024
 
@@ -69,6 +72,11 @@ struct Serve: AsyncParsableCommand {
         config.idleTimeout = idleTimeout
         config.sessionLifetime = sessionHours * 3600
         config.stylize = ServeStylizer.function()
+        // The loss network for workers without their own: given, or found where train finds it.
+        if case .file(let path)? = try? VGGSource.resolve(path: vggWeights, random: false) {
+            guard FileManager.default.isReadableFile(atPath: path) else { throw CLIError("cannot read the VGG16 weights \(path)") }
+            config.vggWeightsFile = URL(fileURLWithPath: path)
+        }
         config.stylizeLimits.concurrency = tryConcurrency
         config.stylizeLimits.maxSide = tryMaxSide
         if let tlsCert, let tlsKey { config.tls = .init(certificateChain: tlsCert, privateKey: tlsKey) }

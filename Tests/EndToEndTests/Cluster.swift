@@ -72,6 +72,9 @@ final class Cluster {
         var env = ProcessInfo.processInfo.environment
         env["ORCHESTRATOR_TOKEN"] = token
         env.removeValue(forKey: "ORCHESTRATOR_COORDINATOR")
+        // No VGG16 weights from this machine: a test that wants them says so.
+        env.removeValue(forKey: "NST_VGG16_WEIGHTS")
+        env["TORCH_HOME"] = root.appendingPathComponent("torch-home").path
         return env
     }
 
@@ -149,12 +152,12 @@ final class Cluster {
 
     @discardableResult
     func startWorker(_ name: String, extra: [String] = [], namespace: String? = nil,
-                     via coordinatorAddress: String? = nil) throws -> ChildProcess {
+                     via coordinatorAddress: String? = nil, randomVGG: Bool = true) throws -> ChildProcess {
         let work = root.appendingPathComponent("work-\(name)")
         let child = try ChildProcess(
             label: "worker-\(name)-\(children.count)", executable: workerBinary,
             arguments: ["--coordinator", coordinatorAddress ?? address, "--dataset", datasetDir.path, "--name", name,
-                        "--threads", "1", "--random-vgg", "--work-dir", work.path] + extra,
+                        "--threads", "1", "--work-dir", work.path] + (randomVGG ? ["--random-vgg"] : []) + extra,
             environment: environment, logDir: logDir, namespace: namespace)
         children.append(child)
         workers[name] = child

@@ -154,3 +154,29 @@ struct UploadProgress: Sendable {
     var received: Int64 = 0
     var at = ContinuousClock.now
 }
+
+// MARK: - Adopting a local file
+
+extension ArtifactStore {
+    /// Copies a file of the coordinator's own machine (the VGG16 weights of `serve
+    /// --vgg-weights`) into the store under its SHA-256, unless it is there already; returns
+    /// its digest and size. Read twice (hash, copy), checked against the digest after the copy.
+    func adopt(file: URL) throws -> WeightsInfo {
+        let (sha, size) = try FileDigest.sha256(of: file)
+        let destination = try url(for: sha)
+        if try self.size(of: sha) == size { return WeightsInfo(sha256: sha, size: size) }
+        let temp = tmp.appendingPathComponent("adopt-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: temp) }
+        try FileManager.default.copyItem(at: file, to: temp)
+        let (copied, _) = try FileDigest.sha256(of: temp)
+        guard copied == sha else {
+            throw StorageIOError(operation: "copy \(file.path) (it changed while being copied)", errno: EIO)
+        }
+        _ = try PosixFile.makeDirectory(destination.deletingLastPathComponent().path)
+        guard rename(temp.path, destination.path) == 0 else {
+            throw StorageIOError(operation: "move \(file.lastPathComponent) into the artifact store", errno: errno)
+        }
+        try recount()
+        return WeightsInfo(sha256: sha, size: size)
+    }
+}
