@@ -141,6 +141,25 @@ final class WorkerTokenScopeTests: XCTestCase {
         }
     }
 
+    func testEveryWorkerTokenMayDownloadTheServedVGGWeightsAndLeasesNameThem() async throws {
+        let weights = Data("vgg16 weights stand-in".utf8)
+        let h = try Harness { $0.lossNetwork = WeightsInfo(sha256: sha256Hex(weights), size: Int64(weights.count)) }
+        defer { h.cleanUp() }
+        try await h.app().test(.router) { client in
+            let sha = try await client.putArtifact(weights)
+            let worker = try await h.store.createWorkerCredential(name: "bare").token
+            // Before it holds any lease
+            let get = try await client.execute(uri: "/v1/artifacts/\(sha)", method: .get, headers: headers(token: worker))
+            XCTAssertEqual(get.status, .ok)
+            XCTAssertEqual(Data(buffer: get.body), weights)
+            let head = try await client.execute(uri: "/v1/artifacts/\(sha)", method: .head, headers: headers(token: worker))
+            XCTAssertEqual(head.status, .forbidden, "only the download")
+            _ = try await client.submit(["a"], style: try await client.putArtifact(makePNG(width: 8, height: 8)))
+            let lease = try await client.leaseAs(worker)
+            XCTAssertEqual(lease.vgg, WeightsInfo(sha256: sha, size: Int64(weights.count)))
+        }
+    }
+
     func testWithoutAnAdminTokenWorkerTokensAreRefusedAsMeaningless() async throws {
         let h = try Harness(token: nil)
         defer { h.cleanUp() }
