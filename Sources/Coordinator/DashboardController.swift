@@ -124,6 +124,10 @@ struct DashboardController: Sendable {
         let buffer: ByteBuffer
         do { buffer = try await request.body.collect(upTo: maxFormBytes) } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "the login form is larger than \(maxFormBytes) bytes")
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw APIError.badRequest("the login form could not be read (cut short or malformed): \(error)")
         }
         for pair in String(buffer: buffer).split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

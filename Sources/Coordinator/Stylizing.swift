@@ -179,6 +179,10 @@ struct StylizeDesk: Sendable {
         let buffer: ByteBuffer
         do { buffer = try await request.body.collect(upTo: limits.maxUploadBytes) } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "the photo exceeds the limit of \(limits.maxUploadBytes) bytes")
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw APIError.badRequest("the photo could not be read (cut short or malformed): \(error)")
         }
         let type = request.headers[.contentType] ?? ""
         let data = type.lowercased().hasPrefix("multipart/form-data")

@@ -1779,6 +1779,20 @@ extension Fuzzer {
                 }
                 return out
             }, probe: false),
+            CorpusItem(name: "bodies cut short on the login form, the try-it form and POST /v1/stylize", build: { fz in
+                var out: [FuzzRequest] = []
+                let form = Array("token=\(fz.token)".utf8)
+                for (target, route, body, type) in [("/login", "POST /login", form, "application/x-www-form-urlencoded"),
+                                                    ("/v1/stylize", "POST /v1/stylize", fz.png.bytes, "image/png"),
+                                                    ("/try", "POST /try", fz.png.bytes, "multipart/form-data; boundary=b")] {
+                    var long = FuzzRequest(route: route, note: "corpus: Content-Length larger than the body, then EOF", method: "POST",
+                                           target: target, headers: [("Authorization", "Bearer \(fz.token)"), ("Content-Type", type)],
+                                           body: body, framing: .declared(String(body.count + 100)))
+                    long.halfClose = true
+                    out.append(long)
+                }
+                return out
+            }, probe: false),
             CorpusItem(name: "complete with Int.max progress; preview at step Int.max", build: leased { fz, lease in
                 let model = fz.blobs[3]
                 var put = FuzzRequest(route: "PUT /v1/jobs/:id/model", note: "corpus: the model", method: "PUT",
