@@ -181,6 +181,21 @@ extension JobDriver {
         }
     }
 
+    /// Releases a job this worker cannot train at all (no attempt is used up); `.unfit`.
+    func handBackUnfit(_ why: String) async -> JobEnd {
+        while true {
+            if givingUp { return dropped("shutting down with the coordinator unreachable") }
+            await waitForRetry()
+            let result = await call("release") {
+                try await client.release(jobID: jobID, token: lease.token, reason: "worker \(context.name) cannot train: \(why)")
+            }
+            switch result {
+            case .ok, .stale, .refused: return .unfit(why)
+            case .retryLater: continue
+            }
+        }
+    }
+
     /// Graceful shutdown: upload the last checkpoint, then `release` the job.
     private func handBack() async -> JobEnd {
         while true {

@@ -46,6 +46,9 @@ enum JobEnd: Equatable {
     case released
     /// Stopped without further reports: cancelled, stale lease, or an unexpected refusal.
     case dropped(String)
+    /// Handed back untouched because this worker cannot train any job (it has no VGG16 weights
+    /// and the coordinator serves none): the worker stops, saying why.
+    case unfit(String)
 }
 
 /// The outcome of one call to the coordinator.
@@ -115,6 +118,7 @@ final class JobDriver {
             return await supervise()
         case .failure(.stale(let why)): return dropped("lease lost while preparing: \(why)")
         case .failure(.refused(let why)): return await reportFailure(reason: why, retryable: true)
+        case .failure(.unfit(let why)): return await handBackUnfit(why)
         case .failure(.givingUp): return dropped("shutting down with the coordinator unreachable")
         }
     }
@@ -123,6 +127,8 @@ final class JobDriver {
     enum Setback: Error {
         case stale(String)
         case refused(String)
+        /// Not the job's fault: no job can run on this worker (it is released, not failed).
+        case unfit(String)
         case givingUp
     }
 
@@ -172,7 +178,7 @@ final class JobDriver {
         let network = context.lossNetwork
         if let local = network.local { return .success(local) }
         guard let weights = lease.vgg else {
-            return .failure(.refused("this worker has no VGG16 weights and the coordinator serves none: start the worker "
+            return .failure(.unfit("this worker has no VGG16 weights and the coordinator serves none: start the worker "
                                      + "with --vgg-weights FILE (or run `orchestrator vgg fetch` on it), or the coordinator with "
                                      + "`serve --vgg-weights FILE`"))
         }

@@ -119,6 +119,7 @@ struct WorkerCommand: AsyncParsableCommand {
             }
             idleLogged = false
             let end = await JobDriver(context: context, lease: lease).drive()
+            if case .unfit(let why) = end { throw WorkerError(why) }
             if once { Log.info("one job done (\(end)); exiting (--once)"); return }
             if case .failed(_, retryable: true) = end {
                 // Whatever failed may be this machine's: give other workers a chance at the job.

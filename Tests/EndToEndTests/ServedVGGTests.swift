@@ -53,4 +53,22 @@ final class ServedVGGTests: XCTestCase {
         XCTAssertTrue(w2.stderr.contains("(cached)"), w2.stderr)
         XCTAssertFalse(w2.stderr.contains("downloading the coordinator's VGG16 weights"), w2.stderr)
     }
+
+    func testAWorkerWithoutWeightsFromACoordinatorWithoutThemHandsTheJobBackAndStops() throws {
+        cluster = try Cluster(leaseTimeout: 5)
+        try cluster.startCoordinator()
+        try cluster.waitForCoordinator()
+        let config = try cluster.writeConfig(styles: [("untouched", 74, [:])], steps: 2)
+        try cluster.submit(config)
+        let worker = try cluster.startWorker("bare", extra: ["--cache-dir", cluster.root.appendingPathComponent("cache").path],
+                                             randomVGG: false)
+        let status = worker.waitForExit(timeout: 60)
+        XCTAssertNotNil(status, "the worker stops")
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(worker.stderr.contains("this worker has no VGG16 weights and the coordinator serves none"), worker.stderr)
+        // The job is back in the queue, its attempt not used up
+        let rows = try cluster.status()
+        XCTAssertEqual(rows.map(\.state), ["queued"])
+        XCTAssertEqual(rows.map(\.attempt), [1])
+    }
 }
