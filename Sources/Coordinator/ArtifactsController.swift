@@ -25,7 +25,20 @@ struct ArtifactsController: Sendable {
 
     @Sendable func download(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let sha = try ArtifactStore.checked(context.parameters.get("sha256") ?? "")
-        return try await fileResponse(core: core, sha256: sha, context: context, what: "artifact")
+        return try await fileResponse(core: core, sha256: sha, request: request, context: context, what: "artifact",
+                                      kind: try await servedKind(sha))
+    }
+
+    /// What the artifact is, for the metric: the served VGG16 weights, a checkpoint, a style
+    /// image, or something else.
+    func servedKind(_ sha: String) async throws -> ServedKind {
+        if sha == core.config.lossNetwork?.sha256 { return .weights }
+        switch try await core.store.artifactRole(sha256: sha) {
+        case "checkpoint": return .checkpoint
+        case "style": return .style
+        case "model": return .model
+        default: return .artifact
+        }
     }
 
     @Sendable func exists(_ request: Request, context: CoordinatorContext) async throws -> Response {
@@ -39,16 +52,54 @@ struct ArtifactsController: Sendable {
     }
 }
 
-/// The stored file `sha256` streamed from disk, with `X-Content-SHA256`; 404 if absent.
-func fileResponse(core: CoordinatorCore, sha256: String, context: CoordinatorContext,
-                  what: String) async throws -> Response {
+/// The stored file `sha256` streamed from disk (never held in memory), with
+/// `X-Content-SHA256` and `Accept-Ranges: bytes`; 404 if absent. A single `Range: bytes=a-b`,
+/// `a-` or `-n` is answered `206` with `Content-Range` (so that a cut download resumes), one
+/// that starts past the end `416`; anything else in `Range` is ignored (the whole file, as RFC
+/// 9110 allows). Counts the bytes sent as `kind` in `nst_served_bytes_total`.
+func fileResponse(core: CoordinatorCore, sha256: String, request: Request, context: CoordinatorContext,
+                  what: String, kind: ServedKind) async throws -> Response {
     guard let size = try core.artifacts.size(of: sha256) else {
         throw APIError.notFound("\(what) \(sha256) not found")
     }
     let path = try core.artifacts.url(for: sha256).path
-    let body = size == 0 ? ResponseBody() : try await FileIO().loadFile(path: path, context: context)
-    return Response(status: .ok,
-                    headers: [.contentType: "application/octet-stream", .contentLength: "\(size)",
-                              .contentSHA256: sha256],
-                    body: body)
+    var headers: HTTPFields = [.contentType: "application/octet-stream", .contentSHA256: sha256, .acceptRanges: "bytes"]
+    switch ByteRange.parse(request.headers[.range], size: size) {
+    case .whole:
+        headers[.contentLength] = "\(size)"
+        core.metrics.served(size, kind: kind)
+        let body = size == 0 ? ResponseBody() : try await FileIO().loadFile(path: path, context: context)
+        return Response(status: .ok, headers: headers, body: body)
+    case .part(let range):
+        headers[.contentLength] = "\(range.count)"
+        headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
+        core.metrics.served(Int64(range.count), kind: kind)
+        let body = try await FileIO().loadFile(path: path, range: Int(range.lowerBound)...Int(range.upperBound), context: context)
+        return Response(status: .partialContent, headers: headers, body: body)
+    case .unsatisfiable:
+        return Response(status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(size)", .contentLength: "0"])
+    }
+}
+
+/// One `Range: bytes=…` of a file of `size` bytes.
+enum ByteRange: Equatable {
+    case whole
+    case part(ClosedRange<Int64>)
+    case unsatisfiable
+
+    static func parse(_ header: String?, size: Int64) -> ByteRange {
+        guard let header, header.hasPrefix("bytes="), !header.contains(",") else { return .whole }
+        let spec = header.dropFirst("bytes=".count).trimmingCharacters(in: .whitespaces)
+        guard let dash = spec.firstIndex(of: "-") else { return .whole }
+        let first = spec[..<dash], last = spec[spec.index(after: dash)...]
+        if first.isEmpty {  // the last n bytes
+            guard let n = Int64(last), n > 0 else { return .whole }
+            return size == 0 ? .unsatisfiable : .part(max(0, size - n)...(size - 1))
+        }
+        guard let start = Int64(first), start >= 0 else { return .whole }
+        guard start < size else { return .unsatisfiable }
+        if last.isEmpty { return .part(start...(size - 1)) }
+        guard let end = Int64(last), end >= start else { return .whole }
+        return .part(start...min(end, size - 1))
+    }
 }

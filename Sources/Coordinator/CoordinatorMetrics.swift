@@ -31,6 +31,7 @@ final class CoordinatorMetrics: Sendable {
     private let synced = Locked([EventKind: Int]())
 
     private let uploaded: [UploadKind: Counter]
+    private let served: [ServedKind: Counter]
 
     init() {
         let factory = PrometheusMetricsFactory(registry: registry)
@@ -44,6 +45,9 @@ final class CoordinatorMetrics: Sendable {
         uploaded = Dictionary(uniqueKeysWithValues: UploadKind.allCases.map {
             ($0, Counter(label: "nst_uploaded_bytes_total", dimensions: [("kind", $0.rawValue)], factory: factory))
         })
+        served = Dictionary(uniqueKeysWithValues: ServedKind.allCases.map {
+            ($0, Counter(label: "nst_served_bytes_total", dimensions: [("kind", $0.rawValue)], factory: factory))
+        })
     }
 
     // MARK: - Recording
@@ -56,6 +60,11 @@ final class CoordinatorMetrics: Sendable {
     /// `bytes` were stored by an upload of `kind`.
     func uploaded(_ bytes: Int64, kind: UploadKind) {
         uploaded[kind]?.increment(by: Int(bytes))
+    }
+
+    /// `bytes` of a stored file of `kind` are being sent (a whole file or a requested range).
+    func served(_ bytes: Int64, kind: ServedKind) {
+        served[kind]?.increment(by: Int(bytes))
     }
 
     /// One HTTP request answered.
@@ -113,6 +122,7 @@ final class CoordinatorMetrics: Sendable {
         "nst_lease_expiries_total": "Leases that expired without a heartbeat.",
         "nst_heartbeats_total": "Heartbeats accepted.",
         "nst_uploaded_bytes_total": "Bytes stored by uploads, by kind.",
+        "nst_served_bytes_total": "Bytes of stored files sent to clients (whole files and ranges), by kind.",
         "nst_http_requests_total": "HTTP requests answered, by method, route and status.",
     ]
 }
@@ -154,4 +164,10 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         }
     }
+}
+
+/// What a download sent, for `nst_served_bytes_total{kind}`. `dataset` is kept for the shards
+/// the coordinator will serve (issue 13) so that dashboards can rely on the series.
+enum ServedKind: String, CaseIterable, Sendable {
+    case dataset, weights, style, checkpoint, model, artifact
 }

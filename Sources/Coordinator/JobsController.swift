@@ -82,7 +82,7 @@ struct JobsController: Sendable {
         guard job.state == .succeeded, let sha = job.modelSHA256 else {
             throw APIError.notFound("job \(job.id) (\(job.name)) has no model: it is \(job.state.rawValue)")
         }
-        return try await fileResponse(core: core, sha256: sha, context: context, what: "model")
+        return try await fileResponse(core: core, sha256: sha, request: request, context: context, what: "model", kind: .model)
     }
 
     @Sendable func cancel(_ request: Request, context: CoordinatorContext) async throws -> Response {
