@@ -40,9 +40,27 @@ extension CoordinatorClient {
     /// it, verified, then renamed (an existing file is replaced only by verified content). At
     /// most `expectedSize` bytes (when known, e.g. a checkpoint's), else `maxDownloadBytes`, are
     /// written: a longer answer is cut and refused.
+    ///
+    /// A download cut short (the coordinator became unreachable) keeps what it received in
+    /// `.NAME.partial` beside `destination`; the next call asks only for the rest
+    /// (`Range: bytes=N-`), hashing the kept bytes first, and starts over if the coordinator
+    /// answers with the whole file. Any other failure removes the partial file.
     public func download(artifact sha256: String, to destination: URL, expectedSize: Int64? = nil) async throws {
-        let response = try await send(.GET, "/v1/artifacts/\(try pathDigest(sha256))", transfer: true)
-        try await save(response, expected: sha256, to: destination, limit: expectedSize ?? Self.maxDownloadBytes)
+        let limit = expectedSize ?? Self.maxDownloadBytes
+        let partial = Self.partialFile(for: destination)
+        var have = (try? FileManager.default.attributesOfItem(atPath: partial.path)[.size] as? Int64) ?? 0
+        if have >= limit {
+            try? FileManager.default.removeItem(at: partial)
+            have = 0
+        }
+        let response = try await send(.GET, "/v1/artifacts/\(try pathDigest(sha256))",
+                                      headers: have > 0 ? [("Range", "bytes=\(have)-")] : [], transfer: true)
+        try await save(response, expected: sha256, to: destination, limit: limit, resume: (partial, have))
+    }
+
+    /// Where a cut download of `destination` is kept until it is resumed.
+    public static func partialFile(for destination: URL) -> URL {
+        destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).partial")
     }
 
     /// The most a download without a known size may write (the coordinator's uploads are
@@ -235,27 +253,47 @@ extension CoordinatorClient {
 
     /// Streams a 2xx response body to a temporary file beside `destination`, hashing it; on a
     /// match fsyncs and renames it into place, else removes it and throws `.checksumMismatch`.
-    func save(_ response: HTTPClientResponse, expected: String, to destination: URL, limit: Int64) async throws {
+    /// `resume`: the partial file to continue (its first `have` bytes were asked to be skipped);
+    /// nil for a download that is not resumable (a fresh temporary file, removed on any failure).
+    func save(_ response: HTTPClientResponse, expected: String, to destination: URL, limit: Int64,
+              resume: (file: URL, have: Int64)? = nil) async throws {
         guard (200..<300).contains(Int(response.status.code)) else {
+            if let resume { try? FileManager.default.removeItem(at: resume.file) }
             _ = try await successBody(response)
             return
         }
-        if let declared = response.headers.first(name: "Content-Length").flatMap({ Int64($0) }), declared > limit {
-            throw ClientError.badResponse("the download of \(expected.prefix(12)) is \(declared) bytes, more than the \(limit) expected; not saved")
+        // 206 from where the partial file ends: continue it; anything else: start over.
+        let continuing = resume.map { r in
+            r.have > 0 && response.status.code == 206
+                && (response.headers.first(name: "Content-Range") ?? "").hasPrefix("bytes \(r.have)-")
+        } ?? false
+        let startAt = continuing ? resume!.have : 0
+        if let declared = response.headers.first(name: "Content-Length").flatMap({ Int64($0) }), startAt + declared > limit {
+            if let resume { try? FileManager.default.removeItem(at: resume.file) }
+            throw ClientError.badResponse("the download of \(expected.prefix(12)) is \(startAt + declared) bytes, more than the \(limit) expected; not saved")
         }
         let dir = destination.deletingLastPathComponent()
-        let temp = dir.appendingPathComponent(".\(destination.lastPathComponent).partial-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: temp.path, contents: nil),
-              let handle = try? FileHandle(forWritingTo: temp) else {
+        let temp = resume?.file ?? dir.appendingPathComponent(".\(destination.lastPathComponent).partial-\(UUID().uuidString)")
+        var hasher = SHA256Hasher()
+        if continuing {
+            do { try Self.hash(prefixOf: temp, count: startAt, into: &hasher) } catch {
+                try? FileManager.default.removeItem(at: temp)
+                throw LocalFileError(path: temp.path, reason: "cannot read the partial download: \(error)")
+            }
+        } else if !FileManager.default.createFile(atPath: temp.path, contents: nil) {
             throw LocalFileError(path: temp.path, reason: "cannot create the file")
         }
+        guard let handle = try? FileHandle(forWritingTo: temp) else {
+            throw LocalFileError(path: temp.path, reason: "cannot open the file")
+        }
+        if continuing { _ = try? handle.seekToEnd() }
         var renamed = false
+        var keepPartial = false
         defer {
             try? handle.close()
-            if !renamed { try? FileManager.default.removeItem(at: temp) }
+            if !renamed && !keepPartial { try? FileManager.default.removeItem(at: temp) }
         }
-        var hasher = SHA256Hasher()
-        var written: Int64 = 0
+        var written: Int64 = startAt
         do {
             for try await buffer in response.body {
                 written += Int64(buffer.readableBytes)
@@ -273,6 +311,7 @@ extension CoordinatorClient {
         } catch let error as ClientError {
             throw error
         } catch {
+            keepPartial = resume != nil  // cut short: the next call continues from here
             throw unreachable(error)
         }
         let actual = hasher.hex()
@@ -286,5 +325,17 @@ extension CoordinatorClient {
             throw LocalFileError(path: destination.path, reason: errnoText())
         }
         renamed = true
+    }
+
+    /// Feeds the first `count` bytes of `file` to `hasher`, in 1 MiB reads.
+    static func hash(prefixOf file: URL, count: Int64, into hasher: inout SHA256Hasher) throws {
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        var left = count
+        while left > 0, let chunk = try handle.read(upToCount: Int(min(left, 1 << 20))), !chunk.isEmpty {
+            hasher.update(chunk)
+            left -= Int64(chunk.count)
+        }
+        guard left == 0 else { throw LocalFileError(path: file.path, reason: "shorter than the \(count) bytes kept") }
     }
 }
