@@ -902,7 +902,13 @@ indirect enum J {
         return out
     }
 
+    /// Rendering stops adding once the text passes this (a mutated document can repeat a 1 MB
+    /// string 300 times; no request body is ever that large, and `jsonBody` drops what is above
+    /// 2 MiB anyway).
+    static let renderLimit = 16 << 20
+
     func render(_ out: inout String) {
+        if out.utf8.count > J.renderLimit { return }
         switch self {
         case .lit(let t): out += t
         case .str(let s): out += J.quote(s)
@@ -923,6 +929,8 @@ indirect enum J {
 
     /// A JSON string literal: quotes, backslashes and control characters escaped.
     static func quote(_ s: String) -> String {
+        // Most strings need no escape: copied whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) { return "\"" + s + "\"" }
         var out = "\""
         for u in s.unicodeScalars {
             switch u {
