@@ -51,7 +51,12 @@ final class WorkerFaultTests: XCTestCase {
         let freeAfterKill = max(cluster.leaseTimeout, ownJobDone ?? 0)
         let resumeAfterKill = secondsBetween(secondsOfDay(killedAt), resumedAt)
         print(String(format: "w2 was free %.2f s after the kill and resumed the job %.2f s after it", freeAfterKill, resumeAfterKill))
-        XCTAssertLessThan(resumeAfterKill - freeAfterKill, 10, "w2 took the expired job promptly once it was free")
+        // Promptness is the wait for the lease (w2 polls every second), not the preparation
+        // after it (downloads, session setup: the machine's speed), which is measured apart.
+        let leasedAt = try XCTUnwrap(logTime(of: "leased job \(id) ", in: w2Log), w2Log)
+        let leaseAfterKill = secondsBetween(secondsOfDay(killedAt), leasedAt)
+        XCTAssertLessThanOrEqual(leaseAfterKill, resumeAfterKill)
+        XCTAssertLessThan(leaseAfterKill - freeAfterKill, 10, "w2 took the expired job promptly once it was free")
 
         let rows = try cluster.waitForAllFinished(timeout: 120)
         print("orchestrator status after the worker kill:\n\(try cluster.statusText())")
