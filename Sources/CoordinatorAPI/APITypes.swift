@@ -57,6 +57,11 @@ public struct JobStatus: Codable, Sendable, Equatable {
     public var previewStep: Int?
     public var createdAt: Date
     public var updatedAt: Date
+    /// The dataset the job trains on and its manifest's digest (nil: the workers' own folders).
+    public var dataset: String?
+    public var datasetSHA256: String?
+    /// The loss network the latest attempt reported (`HeartbeatRequest.lossNetwork`).
+    public var lossNetwork: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id, name, state, attempt
@@ -76,6 +81,9 @@ public struct JobStatus: Codable, Sendable, Equatable {
         case previewStep = "preview_step"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case dataset
+        case datasetSHA256 = "dataset_sha256"
+        case lossNetwork = "loss_network"
     }
 
     /// Writes every key, `null` for unknown values (scripts may index any key).
@@ -103,13 +111,20 @@ public struct JobStatus: Codable, Sendable, Equatable {
         try c.encode(previewStep, forKey: .previewStep)
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(updatedAt, forKey: .updatedAt)
+        try c.encode(dataset, forKey: .dataset)
+        try c.encode(datasetSHA256, forKey: .datasetSHA256)
+        try c.encode(lossNetwork, forKey: .lossNetwork)
     }
 
     public init(id: Int64, name: String, state: JobState, attempt: Int, maxAttempts: Int, step: Int,
                 stepsTotal: Int?, imagesDone: Int, imagesTotal: Int?, worker: String?, resumedFromStep: Int,
                 content: Double?, style: Double?, total: Double?, imagesPerS: Double?, etaS: Double?,
                 recentTotals: [Double], failureReason: String?, modelSHA256: String?, previewStep: Int?,
-                createdAt: Date, updatedAt: Date) {
+                createdAt: Date, updatedAt: Date, dataset: String? = nil, datasetSHA256: String? = nil,
+                lossNetwork: String? = nil) {
+        self.dataset = dataset
+        self.datasetSHA256 = datasetSHA256
+        self.lossNetwork = lossNetwork
         self.id = id
         self.name = name
         self.state = state

@@ -32,13 +32,23 @@ public struct JobConfig: Codable, Sendable, Equatable {
     public var priority: Int
     /// Attempts (leases that end in expiry or retryable failure) before the job fails.
     public var maxAttempts: Int
+    /// The coordinator's dataset to train on (`serve --dataset NAME=DIR`); nil for its default
+    /// one. Submitting resolves it: the stored job always names one when the coordinator serves
+    /// datasets (and none when it serves none: workers then use their own `--dataset DIR`).
+    public var dataset: String?
+    /// The SHA-256 of that dataset's manifest, set by the coordinator when the job is submitted:
+    /// every attempt of the job, on any worker, trains on exactly these bytes in this order.
+    public var datasetSHA256: String?
 
     public init(
         name: String, styleSHA256: String, imageSize: Int = 256, styleSize: Int = 256,
         batchSize: Int = 4, epochs: Int = 1, maxImages: Int? = nil, steps: Int? = nil,
         lr: Double = 1e-3, contentWeight: Double = 1e5, styleWeight: Double = 1e10,
-        checkpointEvery: Int = 100, seed: UInt64 = 42, priority: Int = 0, maxAttempts: Int = 3
+        checkpointEvery: Int = 100, seed: UInt64 = 42, priority: Int = 0, maxAttempts: Int = 3,
+        dataset: String? = nil, datasetSHA256: String? = nil
     ) {
+        self.dataset = dataset
+        self.datasetSHA256 = datasetSHA256
         self.name = name
         self.styleSHA256 = styleSHA256
         self.imageSize = imageSize
@@ -72,6 +82,8 @@ public struct JobConfig: Codable, Sendable, Equatable {
         case seed
         case priority
         case maxAttempts = "max_attempts"
+        case dataset
+        case datasetSHA256 = "dataset_sha256"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -92,6 +104,8 @@ public struct JobConfig: Codable, Sendable, Equatable {
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
         priority = try c.decodeIfPresent(Int.self, forKey: .priority) ?? d.priority
         maxAttempts = try c.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? d.maxAttempts
+        dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
+        datasetSHA256 = try c.decodeIfPresent(String.self, forKey: .datasetSHA256)
     }
 }
 
@@ -129,6 +143,10 @@ extension JobConfig {
         }
         // Any finite value trains: one too large only makes the loss non-finite, which fails
         // the job without retry (a worker-side rule), so no upper bound is needed here.
+        if let dataset, let p = Self.nameProblem(dataset) { out.append("dataset: \(p)") }
+        if let datasetSHA256, !Self.isSHA256(datasetSHA256) {
+            out.append("dataset_sha256: expected 64 lowercase hex digits, got \"\(Self.shown(datasetSHA256))\"")
+        }
         if !(lr.isFinite && lr > 0) { out.append("lr: must be a positive number, got \(lr)") }
         if !(contentWeight.isFinite && contentWeight >= 0) {
             out.append("content_weight: must be a non-negative number, got \(contentWeight)")

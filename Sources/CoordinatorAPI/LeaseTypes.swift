@@ -30,10 +30,15 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
     /// The coordinator's VGG16 weights (an artifact), for a worker without its own; nil when the
     /// coordinator serves none.
     public var vgg: WeightsInfo?
+    /// The manifest the job trains on (`config.datasetSHA256`), for a worker to fetch with its
+    /// shards; nil when the coordinator serves no dataset (the worker's `--dataset DIR` is used).
+    public var dataset: DatasetRef?
 
     public init(jobID: Int64, config: JobConfig, token: String, leaseSeconds: Double,
-                leaseExpiresAt: Date, attempt: Int, checkpoint: CheckpointInfo?, vgg: WeightsInfo? = nil) {
+                leaseExpiresAt: Date, attempt: Int, checkpoint: CheckpointInfo?, vgg: WeightsInfo? = nil,
+                dataset: DatasetRef? = nil) {
         self.vgg = vgg
+        self.dataset = dataset
         self.jobID = jobID
         self.config = config
         self.token = token
@@ -48,7 +53,7 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
         case config, token
         case leaseSeconds = "lease_seconds"
         case leaseExpiresAt = "lease_expires_at"
-        case attempt, checkpoint, vgg
+        case attempt, checkpoint, vgg, dataset
     }
 
     /// Writes `"checkpoint": null` for a fresh start (and `"vgg"` only when there is one).
@@ -62,6 +67,32 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
         try c.encode(attempt, forKey: .attempt)
         try c.encode(checkpoint, forKey: .checkpoint)
         try c.encodeIfPresent(vgg, forKey: .vgg)
+        try c.encodeIfPresent(dataset, forKey: .dataset)
+    }
+}
+
+/// A dataset the coordinator serves (`serve --dataset NAME=DIR`): its manifest, an artifact
+/// of `size` bytes named by `sha256`, lists `files` images (`bytes` in all) in shards that are
+/// artifacts too (docs/datasets.md).
+public struct DatasetRef: Codable, Sendable, Equatable {
+    public var name: String
+    /// The manifest's SHA-256 (the digest jobs pin).
+    public var sha256: String
+    /// The manifest's size in bytes.
+    public var size: Int64
+    public var files: Int
+    public var excluded: Int
+    public var bytes: Int64
+    public var shards: Int
+
+    public init(name: String, sha256: String, size: Int64, files: Int, excluded: Int, bytes: Int64, shards: Int) {
+        self.name = name
+        self.sha256 = sha256
+        self.size = size
+        self.files = files
+        self.excluded = excluded
+        self.bytes = bytes
+        self.shards = shards
     }
 }
 
@@ -88,9 +119,14 @@ public struct HeartbeatRequest: Codable, Sendable, Equatable {
     public var stepsTotal: Int?
     public var imagesTotal: Int?
     public var lossPoints: [LossPoint]
+    /// The loss network this attempt trains with, e.g. `vgg16 sha256:397923af…` or
+    /// `random-vgg seed 0` (stored with the job; `--random-vgg` is thereby on record).
+    public var lossNetwork: String?
 
     public init(token: String, step: Int, imagesDone: Int, imagesPerS: Double? = nil,
-                stepsTotal: Int? = nil, imagesTotal: Int? = nil, lossPoints: [LossPoint] = []) {
+                stepsTotal: Int? = nil, imagesTotal: Int? = nil, lossPoints: [LossPoint] = [],
+                lossNetwork: String? = nil) {
+        self.lossNetwork = lossNetwork
         self.token = token
         self.step = step
         self.imagesDone = imagesDone
@@ -107,6 +143,7 @@ public struct HeartbeatRequest: Codable, Sendable, Equatable {
         case stepsTotal = "steps_total"
         case imagesTotal = "images_total"
         case lossPoints = "loss_points"
+        case lossNetwork = "loss_network"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -118,6 +155,7 @@ public struct HeartbeatRequest: Codable, Sendable, Equatable {
         stepsTotal = try c.decodeIfPresent(Int.self, forKey: .stepsTotal)
         imagesTotal = try c.decodeIfPresent(Int.self, forKey: .imagesTotal)
         lossPoints = try c.decodeIfPresent([LossPoint].self, forKey: .lossPoints) ?? []
+        lossNetwork = try c.decodeIfPresent(String.self, forKey: .lossNetwork)
     }
 
     public var progress: JobProgress {
