@@ -104,9 +104,10 @@ let package = Package(
         ]),
 
         // MARK: - Executables
-        // The worker links no server, no database: the model, the wire types and the client.
+        // The worker links no server, no database: the model, the wire types, the client, and
+        // DatasetPack for the coordinator's datasets (manifests, shards, its download cache).
         .executableTarget(name: "Worker", dependencies: [
-            "NSTModel", "CoordinatorAPI", "APIClient", "CCPU",
+            "NSTModel", "CoordinatorAPI", "APIClient", "CCPU", "DatasetPack",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "orchestrator", dependencies: [

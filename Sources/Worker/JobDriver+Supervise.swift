@@ -11,7 +11,7 @@ extension JobDriver {
         var askedForCheckpoint = false
         while true {
             if context.signals.isRequested && !askedForCheckpoint {
-                run.requestStop(.checkpointAndStop)
+                stopTraining(.checkpointAndStop)
                 askedForCheckpoint = true
             }
             let outcome = run.outcome
@@ -34,7 +34,7 @@ extension JobDriver {
         lastHeartbeat = monotonicSeconds()
         let request = HeartbeatRequest(token: lease.token, step: p.step, imagesDone: p.images,
                                        imagesPerS: p.imagesPerS, stepsTotal: p.stepsTotal,
-                                       imagesTotal: p.imagesTotal, lossPoints: points)
+                                       imagesTotal: p.imagesTotal, lossPoints: points, lossNetwork: lossNetworkName)
         switch await call("heartbeat", { try await client.heartbeat(jobID: jobID, request) }) {
         case .ok(.continue):
             run.acknowledgeLosses(points.count)
@@ -88,9 +88,16 @@ extension JobDriver {
         try? FileManager.default.removeItem(at: file)
     }
 
+    /// Asks the training thread to stop after its current step, and stops fetching shards (a
+    /// step waiting for one then ends at once, uncounted).
+    func stopTraining(_ mode: TrainingRun.StopMode) {
+        run.requestStop(mode)
+        fetcher?.stop()
+    }
+
     /// Stops the training thread after its current step and reports nothing more.
     func abandon(_ reason: String) async -> JobEnd {
-        run.requestStop(.abandon)
+        stopTraining(.abandon)
         _ = await run.waitForEnd()
         return dropped(reason)
     }

@@ -1,5 +1,6 @@
 import APIClient
 import CoordinatorAPI
+import DatasetPack
 import Foundation
 import NSTModel
 
@@ -9,31 +10,36 @@ import NSTModel
 struct WorkerContext: @unchecked Sendable {
     var name: String
     var client: CoordinatorClient
-    var dataset: URL
+    /// `--dataset DIR`: the training folder when the coordinator serves no dataset, else the
+    /// files used in place of downloading.
+    var dataset: URL?
     var workDir: URL
+    /// Downloads kept across jobs: manifests, shards, weights.
+    var cache: DownloadCache
+    /// Where in-place matching keeps what it hashed of `dataset`.
+    var scanCacheDir: URL
     /// The loss network, shared by the worker's jobs (one at a time).
     var lossNetwork: LossNetwork
     var signals: ShutdownSignals
 }
 
 /// The worker's VGG16: its own (`--vgg-weights`, `NST_VGG16_WEIGHTS`, the torch hub file,
-/// `--random-vgg`), else the coordinator's, downloaded once into `cacheDir/weights/SHA256`
-/// (verified by its digest) and kept loaded for the next jobs.
+/// `--random-vgg`), else the coordinator's, downloaded once into the cache (verified by its
+/// digest) and kept loaded for the next jobs.
 final class LossNetwork: @unchecked Sendable {
     let local: VGG16?
-    let cacheDir: URL
+    /// How the local network is reported to the coordinator (`random-vgg seed 0`, `vgg16 FILE`).
+    let localName: String?
+    let cache: DownloadCache
     var served: (sha256: String, vgg: VGG16)?
 
     /// The largest weights file a worker downloads (torchvision's VGG16 is 528 MB).
     static let maxBytes: Int64 = 2 << 30
 
-    init(local: VGG16?, cacheDir: URL) {
+    init(local: VGG16?, localName: String?, cache: DownloadCache) {
         self.local = local
-        self.cacheDir = cacheDir
-    }
-
-    func file(for sha256: String) -> URL {
-        cacheDir.appendingPathComponent("weights", isDirectory: true).appendingPathComponent(sha256)
+        self.localName = localName
+        self.cache = cache
     }
 }
 
@@ -78,6 +84,12 @@ final class JobDriver {
     var lastHeartbeat = 0.0
     var lastProgressLog = monotonicSeconds()
     var run: TrainingRun
+    /// Brings the job's shards when it trains on the coordinator's dataset.
+    var fetcher: ShardFetcher?
+    var fetchTask: Task<Void, Never>?
+    /// What the job trains with, reported in heartbeats (`HeartbeatRequest.lossNetwork`).
+    var lossNetworkName: String?
+    let leasedAt = monotonicSeconds()
 
     var client: CoordinatorClient { context.client }
     var jobID: Int64 { lease.jobID }
@@ -96,7 +108,18 @@ final class JobDriver {
 
     /// Drives the job to its end; leaves no files behind.
     func drive() async -> JobEnd {
-        defer { try? FileManager.default.removeItem(at: jobDir) }
+        defer {
+            fetchTask?.cancel()
+            if let fetcher {
+                fetcher.stop()
+                let s = fetcher.stats
+                if s.downloaded + s.fromCache > 0 {
+                    Log.info("\(label): dataset shards: \(s.downloaded) downloaded (\(s.downloadedBytes >> 20) MiB), \(s.fromCache) from the cache"
+                             + (s.refetched > 0 ? ", \(s.refetched) fetched again after bad bytes" : ""))
+                }
+            }
+            try? FileManager.default.removeItem(at: jobDir)
+        }
         let resume = lease.checkpoint.map { ", resuming from checkpoint at step \($0.step)" } ?? ""
         Log.info("leased \(label) attempt \(lease.attempt)\(resume)")
         // The coordinator is not trusted blindly: a config past the limits (a "poison" job that
@@ -163,20 +186,28 @@ final class JobDriver {
         case .success(let network): vgg = network
         case .failure(let setback): return .failure(setback)
         }
+        let data: TrainingData
+        switch await trainingData() {
+        case .success(let d): data = d
+        case .failure(let setback): return .failure(setback)
+        }
         var o = TrainingOptions()
         o.imageSize = c.imageSize; o.styleSize = c.styleSize; o.batchSize = c.batchSize
         o.epochs = c.epochs; o.steps = c.steps; o.maxImages = c.maxImages
         o.lr = c.lr; o.contentWeight = c.contentWeight; o.styleWeight = c.styleWeight; o.seed = c.seed
-        return .success(TrainingSetup(jobID: jobID, options: o, dataset: context.dataset, styleImage: style,
+        return .success(TrainingSetup(jobID: jobID, options: o, data: data, styleImage: style,
                                       vgg: vgg, resumeFrom: checkpointFile,
-                                      checkpointEvery: max(1, c.checkpointEvery), workDir: jobDir))
+                                      checkpointEvery: max(1, c.checkpointEvery), workDir: jobDir, leasedAt: leasedAt))
     }
 
     /// The worker's own VGG16, else the coordinator's (the lease names it): from the cache when
     /// a file there has the digest, else downloaded (verified) while keep-alives go out.
     private func lossNetwork() async -> Result<VGG16, Setback> {
         let network = context.lossNetwork
-        if let local = network.local { return .success(local) }
+        if let local = network.local {
+            lossNetworkName = network.localName
+            return .success(local)
+        }
         guard let weights = lease.vgg else {
             return .failure(.unfit("this worker has no VGG16 weights and the coordinator serves none: start the worker "
                                      + "with --vgg-weights FILE (or run `orchestrator vgg fetch` on it), or the coordinator with "
@@ -185,15 +216,19 @@ final class JobDriver {
         guard JobConfig.isSHA256(weights.sha256), (1...LossNetwork.maxBytes).contains(weights.size) else {
             return .failure(.refused("the lease names impossible VGG16 weights (size \(weights.size))"))
         }
-        if let served = network.served, served.sha256 == weights.sha256 { return .success(served.vgg) }
-        let file = network.file(for: weights.sha256)
-        let cached = (try? FileDigest.sha256(of: file)).map { $0.sha256 == weights.sha256 } ?? false
+        lossNetworkName = "vgg16 sha256:\(weights.sha256)"
+        if let served = network.served, served.sha256 == weights.sha256 {
+            network.cache.touch(weights.sha256)
+            return .success(served.vgg)
+        }
+        let file = network.cache.url(for: weights.sha256)
+        let cached = network.cache.has(weights.sha256, size: weights.size)
+            && ((try? FileDigest.sha256(of: file)).map { $0.sha256 == weights.sha256 } ?? false)
         if !cached {
             try? FileManager.default.removeItem(at: file)
-            do {
-                try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-            } catch {
-                return .failure(.refused("cannot create the cache \(file.deletingLastPathComponent().path): \(error)"))
+            network.cache.makeRoom(for: weights.size)
+            do { try network.cache.prepare(for: weights.sha256) } catch {
+                return .failure(.refused("cannot create the cache: \(error)"))
             }
             Log.info("\(label): downloading the coordinator's VGG16 weights (\(weights.size >> 20) MiB) into \(file.path)")
             let (setback, news) = await withKeepAlive {
@@ -218,7 +253,7 @@ final class JobDriver {
 
     /// Downloads a verified artifact, retrying while the coordinator is unreachable and up to
     /// three times on a checksum mismatch; nil when done.
-    private func download(_ sha256: String, to url: URL, what: String, size: Int64) async -> Setback? {
+    func download(_ sha256: String, to url: URL, what: String, size: Int64) async -> Setback? {
         var mismatches = 0
         while true {
             if givingUp { return .givingUp }
@@ -250,14 +285,14 @@ final class JobDriver {
     /// that it was cancelled or that the lease is gone (nil otherwise).
     func withKeepAlive<T>(_ transfer: () async -> T) async -> (T, String?) {
         let client = self.client, jobID = self.jobID, token = lease.token
-        let interval = heartbeatInterval, run = self.run
+        let interval = heartbeatInterval, run = self.run, network = lossNetworkName
         let keeper = Task { () -> String? in
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
                 if Task.isCancelled { break }
                 let p = run.progress
                 let beat = HeartbeatRequest(token: token, step: p.step, imagesDone: p.images, imagesPerS: p.imagesPerS,
-                                            stepsTotal: p.stepsTotal, imagesTotal: p.imagesTotal)
+                                            stepsTotal: p.stepsTotal, imagesTotal: p.imagesTotal, lossNetwork: network)
                 do {
                     if case .cancel = try await client.heartbeat(jobID: jobID, beat) { return "cancelled" }
                 } catch let error as ClientError where error.isStaleLease {

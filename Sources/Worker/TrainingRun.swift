@@ -9,7 +9,7 @@ import NSTModel
 struct TrainingSetup: @unchecked Sendable {
     var jobID: Int64
     var options: TrainingOptions
-    var dataset: URL
+    var data: TrainingData
     var styleImage: URL
     var vgg: VGG16
     /// The checkpoint to resume from, nil for a fresh start.
@@ -17,6 +17,9 @@ struct TrainingSetup: @unchecked Sendable {
     var checkpointEvery: Int
     /// Where checkpoints and the model are written (the job's own folder).
     var workDir: URL
+    /// When the lease was granted (monotonic seconds): the first step's log line says how long
+    /// it took to get there.
+    var leasedAt: Double
 }
 
 /// A checkpoint written locally and not yet acknowledged by the coordinator, with the preview
@@ -144,28 +147,35 @@ final class TrainingRun: @unchecked Sendable {
 
     private func train(_ setup: TrainingSetup) -> TrainingOutcome {
         let job = setup.jobID
+        var built: TrainingSession?
+        var lastCheckpoint = 0
         do {
-            let folder = try ImageFolder(root: setup.dataset, maxImages: setup.options.maxImages)
+            let images: any TrainingImages
+            switch setup.data {
+            case .folder(let root): images = try ImageFolder(root: root, maxImages: setup.options.maxImages)
+            case .fetched(let fetched): images = fetched
+            }
             let style = try RGBImage(contentsOf: setup.styleImage)
-            let session = try TrainingSession(options: setup.options, style: style, dataset: folder, vgg: setup.vgg)
+            let session = try TrainingSession(options: setup.options, style: style, dataset: images, vgg: setup.vgg)
+            built = session
             if let resume = setup.resumeFrom {
                 try session.resume(from: WeightsFile.read(contentsOf: resume))
                 Log.info("resuming job \(job) from step \(session.state.step) (next step \(session.state.step + 1))")
             }
             let start = session.state
-            Log.info("job \(job): training steps \(start.step + 1)…\(session.totalSteps) on \(folder.files.count) images "
+            Log.info("job \(job): training steps \(start.step + 1)…\(session.totalSteps) on \(images.count) images of \(images.description) "
                      + "(batch \(setup.options.batchSize), \(setup.options.imageSize)×\(setup.options.imageSize))")
             locked {
                 progressValue.step = start.step
                 progressValue.images = start.imagesSeen
                 progressValue.startStep = start.step
                 progressValue.stepsTotal = session.totalSteps
-                progressValue.imagesTotal = Self.plannedImages(files: folder.files.count,
+                progressValue.imagesTotal = Self.plannedImages(files: images.count,
                                                                batch: setup.options.batchSize,
                                                                steps: session.totalSteps)
             }
-            var lastCheckpoint = start.step
-            var seconds = 0.0, images = 0
+            lastCheckpoint = start.step
+            var seconds = 0.0, trained = 0
             while !session.isFinished {
                 switch locked({ stopMode }) {
                 case .abandon: return .stopped
@@ -176,8 +186,11 @@ final class TrainingRun: @unchecked Sendable {
                 }
                 let r = try session.runStep()
                 for s in r.skipped { Log.info("job \(job): skipped \(s)") }
+                if trained == 0 {
+                    Log.info(String(format: "job %lld: first step done %.1f s after the lease", job, monotonicSeconds() - setup.leasedAt))
+                }
                 seconds += r.seconds
-                images += r.batchImages
+                trained += r.batchImages
                 let point = r.loss.map {
                     LossPoint(step: r.step, images: r.images, content: $0.content, style: $0.style, total: $0.total)
                 }
@@ -185,7 +198,7 @@ final class TrainingRun: @unchecked Sendable {
                     if let point { losses.append(point); progressValue.latest = point }
                     progressValue.step = r.step
                     progressValue.images = r.images
-                    progressValue.imagesPerS = seconds > 0 ? Double(images) / seconds : nil
+                    progressValue.imagesPerS = seconds > 0 ? Double(trained) / seconds : nil
                 }
                 if r.step % setup.checkpointEvery == 0 && !session.isFinished {
                     try writeCheckpoint(session, setup)
@@ -196,6 +209,13 @@ final class TrainingRun: @unchecked Sendable {
             try session.trainer.net.save(to: model)
             let preview = PreviewImage.write(session.trainer.net, to: setup.workDir.appendingPathComponent("preview-final.png"))
             return .finished(model: model, preview: preview, step: session.state.step)
+        } catch where locked({ stopMode }) != .none {
+            // Asked to stop while a step could not finish (it waited for a shard that will not
+            // come now): the step is not counted; the last one completed gets its checkpoint.
+            if locked({ stopMode }) == .checkpointAndStop, let session = built, session.state.step > lastCheckpoint {
+                try? writeCheckpoint(session, setup)
+            }
+            return .stopped
         } catch let error as TrainingError {
             switch error {
             case .nonFiniteLoss, .invalidOption: return .failed(reason: error.description, retryable: false)

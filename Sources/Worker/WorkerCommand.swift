@@ -2,14 +2,17 @@ import APIClient
 import ArgumentParser
 import CCPU
 import CoordinatorAPI
+import DatasetPack
 import Foundation
 import NIOCore
 import NSTModel
 
 // MARK: - worker
 
-/// `worker --coordinator HOST:PORT --dataset DIR …`: pulls jobs from the coordinator, trains
-/// them with NSTModel, and reports progress, loss points, checkpoints and the final model.
+/// `worker --coordinator HOST:PORT`: pulls jobs from the coordinator, trains them with NSTModel,
+/// and reports progress, loss points, checkpoints and the final model. The training data and the
+/// VGG16 weights come from the coordinator when it serves them (cached in `--cache-dir`); a local
+/// `--dataset DIR` is used in place for every file it holds with the manifest's bytes.
 @main
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,8 +25,8 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(help: "The coordinator as HOST:PORT or https://HOST:PORT (default: $ORCHESTRATOR_COORDINATOR, else 127.0.0.1:7000).")
     var coordinator: String?
-    @Option(help: "Folder of training images (this machine's copy of the dataset).")
-    var dataset: String
+    @Option(help: "Folder of training images on this machine: used in place for every file whose path, size and SHA-256 match the job's dataset, the rest downloaded; required only when the coordinator serves no dataset.")
+    var dataset: String?
     @Option(help: "Worker name shown by the coordinator (default: hostname-pid).")
     var name: String?
     @Option(help: "Threads for OpenBLAS and the vector loops (default: all cores).")
@@ -38,14 +41,20 @@ struct WorkerCommand: AsyncParsableCommand {
     var tokenFile: String?
     @Option(name: .customLong("ca-file"), help: "PEM CA certificate(s) to trust for an https:// coordinator (default: $ORCHESTRATOR_CA_FILE).")
     var caFile: String?
-    @Option(name: .customLong("cache-dir"), help: "Where downloads kept across jobs and restarts go: the coordinator's VGG16 weights (default: $XDG_CACHE_HOME/nst-orchestrator or ~/.cache/nst-orchestrator).")
+    @Option(name: .customLong("cache-dir"), help: "Where downloads kept across jobs and restarts go: dataset shards and manifests, the coordinator's VGG16 weights (default: $XDG_CACHE_HOME/nst-orchestrator or ~/.cache/nst-orchestrator).")
     var cacheDir: String?
+    @Option(name: .customLong("cache-max-bytes"), help: "Bound on the cache, e.g. 20G, 500M or a byte count; the least recently used files are evicted first, never the running job's shards.")
+    var cacheMaxBytes: String = "20G"
+
     @Option(name: .customLong("work-dir"), help: "Where job files (style image, checkpoints, model) are kept while a job runs.")
     var workDir: String?
 
     func validate() throws {
         if let n = threads, n < 1 { throw ValidationError("--threads must be at least 1") }
         if let name, let problem = JobConfig.nameProblem(name) { throw ValidationError("--name \(problem)") }
+        if ByteCount.parse(cacheMaxBytes) == nil {
+            throw ValidationError("--cache-max-bytes: expected a byte count such as 20G, 500M or 1000000, got \"\(Sanitize.oneLine(cacheMaxBytes, limit: 40))\"")
+        }
     }
 
     func run() async throws {
@@ -63,16 +72,22 @@ struct WorkerCommand: AsyncParsableCommand {
         } catch { throw WorkerError(error) }
         if case .random? = source { Log.info("warning: using a \(source!.description)") }
         let cache = URL(fileURLWithPath: cacheDir ?? Self.defaultCacheDir(env).path, isDirectory: true)
-        let datasetURL = URL(fileURLWithPath: dataset)
-        // An empty dataset would fail (retryably) every job this worker leases: refuse to start.
-        let images: Int
-        do { images = try ImageFolder(root: datasetURL).files.count } catch { throw WorkerError(error) }
-        guard images > 0 else { throw WorkerError(TrainingError.emptyDataset(path: datasetURL.path)) }
+        let datasetURL = dataset.map { URL(fileURLWithPath: $0) }
+        var images = 0
+        if let datasetURL {
+            // An empty folder would fail (retryably) every job this worker leases: refuse to start.
+            do { images = try ImageFolder(root: datasetURL).files.count } catch { throw WorkerError(error) }
+            guard images > 0 else { throw WorkerError(TrainingError.emptyDataset(path: datasetURL.path)) }
+        }
+        let store = DownloadCache(root: cache.appendingPathComponent("store", isDirectory: true),
+                                  maxBytes: ByteCount.parse(cacheMaxBytes)!)
+        do { try FileManager.default.createDirectory(at: store.root, withIntermediateDirectories: true) }
+        catch { throw WorkerError("cannot create the cache \(store.root.path): \(error.localizedDescription)") }
         Threads.configure(threads ?? Threads.available)
         let vgg: VGG16?
         do { vgg = try source?.load() } catch { throw WorkerError(error) }
         if vgg == nil {
-            Log.info("no VGG16 weights on this machine: the coordinator's are downloaded into \(cache.path)/weights when a job needs them")
+            Log.info("no VGG16 weights on this machine: the coordinator's are downloaded into \(store.root.path) when a job needs them")
         }
         let work = URL(fileURLWithPath: workDir ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("nst-worker-\(worker)").path)
@@ -83,9 +98,20 @@ struct WorkerCommand: AsyncParsableCommand {
         do { client = try CoordinatorClient(address: address, token: token, timeout: .seconds(5),
                                             caFile: caFile ?? CoordinatorDefaults.caFile()) }
         catch { throw WorkerError(error) }
-        let context = WorkerContext(name: worker, client: client, dataset: datasetURL, workDir: work,
-                                    lossNetwork: LossNetwork(local: vgg, cacheDir: cache), signals: signals)
-        Log.info("worker \(worker) on \(ProcessInfo.processInfo.hostName): coordinator \(client.address), dataset \(dataset) (\(images) images), \(Threads.count) threads")
+        let localName = source.map { s -> String in
+            switch s {
+            case .file(let path): return "vgg16 \(URL(fileURLWithPath: path).lastPathComponent)"
+            case .random(let seed): return "random-vgg seed \(seed)"
+            }
+        }
+        let network = LossNetwork(local: vgg, localName: localName, cache: store)
+        let context = WorkerContext(name: worker, client: client, dataset: datasetURL, workDir: work, cache: store,
+                                    scanCacheDir: cache.appendingPathComponent("scan", isDirectory: true),
+                                    lossNetwork: network, signals: signals)
+        let used = Double(store.usage()) / Double(1 << 30)
+        let data = dataset.map { "dataset \($0) (\(images) images; the coordinator's where it serves one)" } ?? "the coordinator's dataset"
+        Log.info("worker \(worker) on \(ProcessInfo.processInfo.hostName): coordinator \(client.address), \(data), \(Threads.count) threads; "
+                 + "cache \(store.root.path) (\(String(format: "%.2f", used)) GiB of \(cacheMaxBytes))")
         let result: Result<Void, Error>
         do { try await pullJobs(context); result = .success(()) } catch { result = .failure(error) }
         try? await client.shutdown()
@@ -168,6 +194,23 @@ struct WorkerCommand: AsyncParsableCommand {
         })
         while name.hasPrefix(".") { name.removeFirst() }
         return String(name.prefix(100))
+    }
+}
+
+/// Byte counts as people write them: `1000000`, `500M`, `20G`, `1.5T` (powers of 1024; a
+/// trailing `B` or `iB` is allowed).
+enum ByteCount {
+    static func parse(_ text: String) -> Int64? {
+        var t = text.trimmingCharacters(in: .whitespaces).uppercased()
+        if t.hasSuffix("IB") { t.removeLast(2) } else if t.hasSuffix("B") { t.removeLast() }
+        let units: [Character: Double] = ["K": 1024, "M": 1_048_576, "G": 1_073_741_824, "T": 1_099_511_627_776]
+        var scale = 1.0
+        if let last = t.last, let u = units[last] { scale = u; t.removeLast() }
+        guard !t.isEmpty, t.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let n = Double(t),
+              n.isFinite, n >= 0 else { return nil }
+        let bytes = n * scale
+        guard bytes < 9e18 else { return nil }
+        return Int64(bytes)
     }
 }
 

@@ -75,6 +75,8 @@ final class Cluster {
         // No VGG16 weights from this machine: a test that wants them says so.
         env.removeValue(forKey: "NST_VGG16_WEIGHTS")
         env["TORCH_HOME"] = root.appendingPathComponent("torch-home").path
+        // Workers' download caches stay inside the test's folder, never in the real ~/.cache.
+        env["XDG_CACHE_HOME"] = root.appendingPathComponent("xdg-cache").path
         return env
     }
 
@@ -152,12 +154,12 @@ final class Cluster {
 
     @discardableResult
     func startWorker(_ name: String, extra: [String] = [], namespace: String? = nil,
-                     via coordinatorAddress: String? = nil, randomVGG: Bool = true) throws -> ChildProcess {
+                     via coordinatorAddress: String? = nil, randomVGG: Bool = true, localDataset: Bool = true) throws -> ChildProcess {
         let work = root.appendingPathComponent("work-\(name)")
         let child = try ChildProcess(
             label: "worker-\(name)-\(children.count)", executable: workerBinary,
-            arguments: ["--coordinator", coordinatorAddress ?? address, "--dataset", datasetDir.path, "--name", name,
-                        "--threads", "1", "--work-dir", work.path] + (randomVGG ? ["--random-vgg"] : []) + extra,
+            arguments: ["--coordinator", coordinatorAddress ?? address] + (localDataset ? ["--dataset", datasetDir.path] : [])
+                + ["--name", name, "--threads", "1", "--work-dir", work.path] + (randomVGG ? ["--random-vgg"] : []) + extra,
             environment: environment, logDir: logDir, namespace: namespace)
         children.append(child)
         workers[name] = child

@@ -40,7 +40,7 @@ final class ServedVGGTests: XCTestCase {
         // Then it downloaded them once, verified, into its cache
         XCTAssertTrue(w1.stderr.contains("no VGG16 weights on this machine"), w1.stderr)
         XCTAssertEqual(w1.stderr.components(separatedBy: "downloading the coordinator's VGG16 weights").count - 1, 1, w1.stderr)
-        let cached = cache.appendingPathComponent("weights").appendingPathComponent(digest)
+        let cached = cache.appendingPathComponent("store/\(digest.prefix(2))/\(digest)")
         XCTAssertEqual(try sha256(of: cached, logDir: cluster.logDir), digest)
 
         // And a restarted worker finds them in the cache: no download

@@ -36,6 +36,15 @@ public enum PackedImagesError: Error, CustomStringConvertible, Equatable {
     /// The bytes do not have the SHA-256 the dataset promised.
     case digestMismatch(path: String, file: String, expected: String, actual: String)
 
+    /// The file whose bytes were bad (short, unreadable, or not matching their digest): one a
+    /// fetcher may fetch again. Nil for `unavailable` (the fetcher itself gave up).
+    public var badFile: String? {
+        switch self {
+        case .unavailable: return nil
+        case let .shortRead(_, file, _, _, _), let .unreadable(_, file, _), let .digestMismatch(_, file, _, _): return file
+        }
+    }
+
     public var description: String {
         switch self {
         case let .unavailable(path, file, reason):
@@ -153,6 +162,18 @@ public final class PackedImages: TrainingImages, @unchecked Sendable {
             guard actual == sha256 else { throw .digestMismatch(path: path, file: file, expected: sha256, actual: actual) }
         }
         return data
+    }
+
+    /// Forgets what is known of `file` (it was replaced: a bad shard fetched again), so the next
+    /// read waits for it and opens it afresh.
+    public func forget(_ file: String) {
+        lock.withLock {
+            present.remove(file)
+            if handle?.path == file {
+                try? handle?.file.close()
+                handle = nil
+            }
+        }
     }
 
     private func ensureAvailable(_ path: String, file: String, url: URL) throws(PackedImagesError) {
