@@ -134,6 +134,29 @@ final class Cluster {
     }
 
     /// True if `GET http://address/healthz` answers 200 with `"ok": true`.
+    /// `GET /metrics` with the admin token: the value of the sample named exactly `sample`
+    /// (e.g. `nst_served_bytes_total{kind="dataset"}`), 0 when absent.
+    func metric(_ sample: String) throws -> Double {
+        guard let url = URL(string: "http://\(address)/metrics") else { throw HarnessError("bad address \(address)") }
+        final class Answer: @unchecked Sendable { var text: String?; var status = 0 }
+        let answer = Answer()
+        let done = DispatchSemaphore(value: 0)
+        var request = URLRequest(url: url)
+        request.timeoutInterval = 10
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        URLSession.shared.dataTask(with: request) { data, response, _ in
+            answer.status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            answer.text = data.map { String(decoding: $0, as: UTF8.self) }
+            done.signal()
+        }.resume()
+        done.wait()
+        guard answer.status == 200, let text = answer.text else { throw HarnessError("GET /metrics answered \(answer.status)") }
+        for line in text.split(separator: "\n") where line.hasPrefix(sample + " ") {
+            return Double(line.dropFirst(sample.count + 1).trimmingCharacters(in: .whitespaces)) ?? .nan
+        }
+        return 0
+    }
+
     func healthz() -> Bool {
         guard let url = URL(string: "http://\(address)/healthz") else { return false }
         final class Answer: @unchecked Sendable { var ok = false }
@@ -153,9 +176,18 @@ final class Cluster {
     }
 
     @discardableResult
+    /// - Parameters:
+    ///   - localDataset: pass `--dataset` with the cluster's folder.
+    ///   - home: run with this `HOME` and no `XDG_CACHE_HOME` (a machine with nothing of its own).
     func startWorker(_ name: String, extra: [String] = [], namespace: String? = nil,
-                     via coordinatorAddress: String? = nil, randomVGG: Bool = true, localDataset: Bool = true) throws -> ChildProcess {
+                     via coordinatorAddress: String? = nil, randomVGG: Bool = true, localDataset: Bool = true,
+                     home: URL? = nil) throws -> ChildProcess {
         let work = root.appendingPathComponent("work-\(name)")
+        var environment = self.environment
+        if let home {
+            environment["HOME"] = home.path
+            environment.removeValue(forKey: "XDG_CACHE_HOME")
+        }
         let child = try ChildProcess(
             label: "worker-\(name)-\(children.count)", executable: workerBinary,
             arguments: ["--coordinator", coordinatorAddress ?? address] + (localDataset ? ["--dataset", datasetDir.path] : [])
