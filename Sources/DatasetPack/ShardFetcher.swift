@@ -73,7 +73,18 @@ public final class ShardFetcher: @unchecked Sendable {
     /// Fetches the queued shards in order, then waits for refetch requests, until `stop()` (or
     /// a shard cannot be had: then every wait fails with the reason).
     public func run() async {
+        let started = DispatchTime.now().uptimeNanoseconds
+        var announced = false
         while true {
+            if !announced, allArrived {
+                announced = true
+                let s = stats, seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                if s.downloaded > 0 {
+                    log(String(format: "all %d shard(s) here: %d downloaded (%.1f MiB in %.1f s, %.1f MB/s), %d from the cache",
+                               order.count, s.downloaded, Double(s.downloadedBytes) / 1_048_576, seconds,
+                               Double(s.downloadedBytes) / 1e6 / max(seconds, 1e-9), s.fromCache))
+                }
+            }
             let next: DatasetManifest.Shard? = condition.withLock {
                 if stopped || failure != nil { return nil }
                 return queue.first
