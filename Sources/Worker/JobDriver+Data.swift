@@ -74,7 +74,7 @@ extension JobDriver {
         let fetcher = ShardFetcher(cache: context.cache, order: order, download: shardDownload(),
                                    log: { Log.info("\(label): \($0)") })
         let needed = order.reduce(Int64(0)) { $0 + $1.size }
-        Log.info("\(label): dataset \(ref.name) (manifest \(ref.sha256.prefix(12))…): \(images.count) images, "
+        Log.info("\(label): dataset \(Sanitize.oneLine(ref.name, limit: 64)) (manifest \(ref.sha256.prefix(12))…): \(images.count) images, "
                  + "\(order.count) shard(s) of \(manifest.shards.count) needed (\(needed >> 20) MiB)")
         self.fetcher = fetcher
         fetchTask = Task { await fetcher.run() }
