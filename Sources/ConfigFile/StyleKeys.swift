@@ -7,12 +7,12 @@ import Foundation
 /// lands in a `JobConfig`.
 enum StyleKeys {
     /// Keys only `defaults` may hold, besides the training keys.
-    static let defaultsOnly: Set<String> = ["dataset"]
+    static let defaultsOnly: Set<String> = []
     /// Keys only a style may hold, besides the training keys.
     static let styleOnly: Set<String> = ["name", "image"]
 
     /// The training keys, in the order problems are reported.
-    static let training = ["image_size", "style_size", "batch_size", "epochs", "max_images", "steps", "lr",
+    static let training = ["dataset", "image_size", "style_size", "batch_size", "epochs", "max_images", "steps", "lr",
                            "content_weight", "style_weight", "checkpoint_every", "seed", "priority", "max_attempts"]
 
     /// Checks every key of `object` (at `path`) and applies the valid training keys to `config`.
@@ -40,6 +40,12 @@ enum StyleKeys {
         func between(_ range: ClosedRange<Int>) -> String { "from \(range.lowerBound) to \(range.upperBound)" }
         let got = ", got \(value.shown)"
         switch key {
+        case "dataset":
+            // A dataset the coordinator serves (`serve --dataset NAME=DIR`); null: its default.
+            if value == .null { config.dataset = nil; return nil }
+            guard case .string(let name) = value else { return "expected a dataset name (a string) or null\(got)" }
+            if let problem = JobConfig.nameProblem(name) { return "a dataset name: \(problem)" }
+            config.dataset = name
         case "image_size":
             guard let i = integer(JobLimits.imageSize), i % 4 == 0 else {
                 return "must be a positive multiple of 4 (\(between(JobLimits.imageSize)))\(got)"

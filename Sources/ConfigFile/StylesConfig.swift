@@ -11,13 +11,14 @@ import NSTModel
 ///  "styles": [{"name": "wave", "image": "styles/wave.jpg", "style_weight": 5e10}, …]}
 /// ```
 ///
-/// `defaults` may hold `image_size, style_size, batch_size, epochs, max_images, steps, lr,
-/// content_weight, style_weight, checkpoint_every, seed, priority, max_attempts` and `dataset`
-/// (a free-form label); each style has `name` and `image` (relative to the config file) and may
-/// override any of those keys but `dataset`. Loading reports every problem at once, each with
-/// its JSON path: `styles[3].image: file not found: configs/styles/wave.png`.
+/// `defaults` may hold `dataset, image_size, style_size, batch_size, epochs, max_images, steps,
+/// lr, content_weight, style_weight, checkpoint_every, seed, priority, max_attempts`; each style
+/// has `name` and `image` (relative to the config file) and may override any of those keys.
+/// `dataset` names a dataset the coordinator serves (`serve --dataset NAME=DIR`; left out: its
+/// default one, or the workers' own folders when it serves none). Loading reports every problem
+/// at once, each with its JSON path: `styles[3].image: file not found: configs/styles/wave.png`.
 public struct StylesConfig: Sendable {
-    /// The `defaults.dataset` label, if any (workers train on their own `--dataset` folder).
+    /// The `defaults.dataset` name, if any (each style's `config.dataset` is what is submitted).
     public var dataset: String?
     /// The styles in file order.
     public var styles: [Style]
@@ -107,12 +108,8 @@ struct Checker {
         case nil, .null?:
             break
         case .object(let object)?:
-            if let label = object["dataset"] {
-                if case .string(let s) = label { result.dataset = s } else {
-                    report("defaults.dataset", "expected a string, got \(label.shown)")
-                }
-            }
             StyleKeys.apply(object, path: "defaults", to: &defaults, allowed: StyleKeys.defaultsOnly, checker: &self)
+            result.dataset = defaults.dataset
         case let other?:
             report("defaults", "expected an object, got \(other.shown)")
         }

@@ -30,13 +30,13 @@ struct APIError: Error, HTTPResponseError, CustomStringConvertible {
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, message) }
     static func notFound(_ message: String) -> APIError { APIError(.notFound, message) }
 
-    /// The answer to a store refusal: notFound / credentialNotFound → 404, staleLease / invalidTransition → 409,
-    /// invalidConfig / invalidReport → 400, a full disk → 507, database → 500.
+    /// The answer to a store refusal: notFound / credentialNotFound → 404, staleLease / invalidTransition /
+    /// datasetVersionGone → 409, invalidConfig / invalidReport / invalidDataset → 400, a full disk → 507, database → 500.
     init(_ error: StoreError) {
         switch error {
         case .notFound, .credentialNotFound: self.init(.notFound, error.description)
-        case .staleLease, .invalidTransition: self.init(.conflict, error.description)
-        case .invalidConfig, .invalidReport: self.init(.badRequest, error.description)
+        case .staleLease, .invalidTransition, .datasetVersionGone: self.init(.conflict, error.description)
+        case .invalidConfig, .invalidReport, .invalidDataset: self.init(.badRequest, error.description)
         case .database where error.isStorageFull:
             self.init(.insufficientStorage, "the coordinator's disk is full: \(error.description); nothing was recorded")
         case .database: self.init(.internalServerError, error.description)

@@ -18,7 +18,8 @@ extension JobStatus {
                   imagesPerS: job.state == .running ? job.imagesPerS : nil, etaS: eta,
                   recentTotals: Self.sample(totals, count: Self.recentTotalsCount), failureReason: job.failureReason,
                   modelSHA256: job.modelSHA256, previewStep: job.previewSHA256 == nil ? nil : job.previewStep,
-                  createdAt: job.createdAt, updatedAt: job.updatedAt)
+                  createdAt: job.createdAt, updatedAt: job.updatedAt, dataset: job.config.dataset,
+                  datasetSHA256: job.config.datasetSHA256, lossNetwork: job.lossNetwork)
     }
 
     /// How many total losses `recent_totals` holds at most.

@@ -29,11 +29,14 @@ struct ArtifactsController: Sendable {
                                       kind: try await servedKind(sha))
     }
 
-    /// What the artifact is, for the metric: the served VGG16 weights, a checkpoint, a style
-    /// image, or something else.
+    /// What the artifact is, for the metric: the served VGG16 weights, a dataset's manifest or
+    /// shard (served now or an older version a job pins), a checkpoint, a style image, or
+    /// something else.
     func servedKind(_ sha: String) async throws -> ServedKind {
         if sha == core.config.lossNetwork?.sha256 { return .weights }
+        if core.datasetArtifacts.contains(sha) { return .dataset }
         switch try await core.store.artifactRole(sha256: sha) {
+        case "dataset": return .dataset
         case "checkpoint": return .checkpoint
         case "style": return .style
         case "model": return .model

@@ -74,7 +74,8 @@ struct Authenticator: Sendable {
 struct AuthMiddleware: RouterMiddleware {
     let auth: Authenticator
     let store: JobStore
-    /// Artifacts every worker token may download (the served VGG16 weights).
+    /// Artifacts every worker token may download (`CoordinatorConfig.servedArtifacts`: the
+    /// served VGG16 weights, the served datasets' manifests and shards).
     let served: Set<String>
 
     func handle(_ request: Request, context: CoordinatorContext,

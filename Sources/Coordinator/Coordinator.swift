@@ -46,7 +46,7 @@ public func buildCoordinator(
     TryItController(core: core, auth: auth).addRoutes(to: router)
     if config.metricsPublic { router.get("/metrics", use: core.metricsResponse) }
     if let auth {
-        router.add(middleware: AuthMiddleware(auth: auth, store: store, served: config.lossNetwork.map { [$0.sha256] } ?? []))
+        router.add(middleware: AuthMiddleware(auth: auth, store: store, served: config.servedArtifacts))
     }
     if !config.metricsPublic { router.get("/metrics", use: core.metricsResponse) }
     ArtifactsController(core: core).addRoutes(to: router.group("v1/artifacts"))
@@ -54,6 +54,7 @@ public func buildCoordinator(
     PreviewsController(core: core).addRoutes(to: router.group("v1/jobs"))
     LeasesController(core: core).addRoutes(to: router.group("v1"))
     TokensController(core: core).addRoutes(to: router.group("v1/tokens"))
+    DatasetsController(core: core).addRoutes(to: router.group("v1/datasets"))
     StylizeController(core: core).addRoutes(to: router.group("v1/stylize"))
 
     let idle = config.idleTimeout.isFinite && config.idleTimeout > 0 ? config.idleTimeout : 75
@@ -95,6 +96,16 @@ public func runCoordinator(_ config: CoordinatorConfig, store: JobStore, logger:
         config.lossNetwork = weights
         log.info("serving the VGG16 weights \(file.lastPathComponent) (\(weights.sha256.prefix(12)), \(weights.size) bytes) to workers without their own")
     }
+    // Always, also with none: a dataset served before and not now stops being current.
+    for (i, r) in try await registerServedDatasets(config, store: store).enumerated() {
+        let v = r.version
+        var text = "serving dataset \(v.name) (manifest \(v.sha256.prefix(12)), \(v.files) files, \(v.shards) shards)"
+        if i == 0 { text += ", the default" }
+        if let old = r.replaced {
+            text += "; a new version: the previous one (\(old.prefix(12))) stays while jobs that can still train pin it"
+        }
+        log.info("\(text)")
+    }
     let app = try buildCoordinator(config, store: store, logger: logger) { channel in
         onListening(channel.localAddress.map(describeAddress) ?? "\(config.host):\(config.port)")
     }
@@ -126,8 +137,19 @@ struct CoordinatorCore: Sendable {
     let config: CoordinatorConfig
     let logger: Logger
     let metrics: CoordinatorMetrics
+    /// The manifests and shards of the served datasets (`config.datasets`).
+    let datasetArtifacts: Set<String>
     /// Worker credentials already looked up, by token digest (revoking one forgets it).
     let credentials = CredentialCache()
+
+    init(store: JobStore, artifacts: ArtifactStore, config: CoordinatorConfig, logger: Logger, metrics: CoordinatorMetrics) {
+        self.store = store
+        self.artifacts = artifacts
+        self.config = config
+        self.logger = logger
+        self.metrics = metrics
+        datasetArtifacts = Set(config.datasets.flatMap(\.artifacts))
+    }
 
     /// The API view of `job`, with its loss curve.
     func status(of job: Job) async throws -> JobStatus {

@@ -1,5 +1,6 @@
 import CoordinatorAPI
 import Foundation
+import JobStore
 
 // MARK: - CoordinatorConfig
 
@@ -31,6 +32,11 @@ public struct CoordinatorConfig: Sendable {
     /// The served VGG16 weights once in the store (`runCoordinator` sets it from
     /// `vggWeightsFile`); leases name it, and worker tokens may download it.
     public var lossNetwork: WeightsInfo?
+    /// The datasets to serve (`serve --dataset NAME=DIR`, built into the artifact store before
+    /// the coordinator starts), the default first. `runCoordinator` registers them in the store
+    /// (`registerServedDatasets`); submit pins jobs to their current manifests, leases name the
+    /// manifest a job pins, and worker tokens may download their manifests and shards.
+    public var datasets: [ServedDataset] = []
     /// Lease length granted to workers.
     public var leaseSeconds: TimeInterval
     /// Largest upload of any kind accepted (413 above); each kind also has its own, smaller
@@ -85,4 +91,12 @@ public struct CoordinatorConfig: Sendable {
     public var artifactsDir: URL { stateDir.appendingPathComponent("artifacts", isDirectory: true) }
     /// `STATE/tmp`.
     public var tmpDir: URL { stateDir.appendingPathComponent("tmp", isDirectory: true) }
+    /// `STATE/dataset-cache`: the scan caches of the served datasets' folders.
+    public var datasetCacheDir: URL { stateDir.appendingPathComponent("dataset-cache", isDirectory: true) }
+
+    /// What every worker token may download: the served VGG16 weights and the manifests and
+    /// shards of the served datasets.
+    public var servedArtifacts: Set<String> {
+        Set((lossNetwork.map { [$0.sha256] } ?? []) + datasets.flatMap(\.artifacts))
+    }
 }

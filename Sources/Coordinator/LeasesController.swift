@@ -29,18 +29,30 @@ struct LeasesController: Sendable {
             return Response(status: .noContent)
         }
         let job = lease.job
+        var dataset: DatasetRef?
+        if let sha = job.config.datasetSHA256 {
+            // The version the job pinned at submit, served or older (kept while the job can train).
+            guard let version = try await core.store.datasetVersion(sha256: sha) else {
+                let reason = "the coordinator no longer has version \(sha.prefix(12)) of dataset \(job.config.dataset ?? "?") that the job pins"
+                _ = try await core.store.failJob(jobID: job.id, token: lease.token, reason: reason, retryable: false)
+                core.logger.error("job \(job.id) (\(job.name)) failed at lease: \(reason)")
+                return Response(status: .noContent)
+            }
+            dataset = version.ref
+        }
         core.logger.info("job \(job.id) (\(job.name)) leased to \(body.worker), attempt \(job.attempt) of \(job.maxAttempts), from step \(job.resumedFromStep)")
         return try json(LeaseResponse(jobID: job.id, config: job.config, token: lease.token,
                                       leaseSeconds: job.leaseSeconds ?? core.config.leaseSeconds,
                                       leaseExpiresAt: lease.expiresAt, attempt: job.attempt,
-                                      checkpoint: lease.checkpoint.map(CheckpointInfo.init), vgg: core.config.lossNetwork))
+                                      checkpoint: lease.checkpoint.map(CheckpointInfo.init), vgg: core.config.lossNetwork,
+                                      dataset: dataset))
     }
 
     @Sendable func heartbeat(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let id = try context.jobID()
         let body = try await request.decodeJSON(HeartbeatRequest.self, limit: core.config.maxJSONBytes)
         switch try await core.store.heartbeat(jobID: id, token: body.token, progress: body.progress,
-                                              lossPoints: body.lossPoints) {
+                                              lossPoints: body.lossPoints, lossNetwork: body.lossNetwork) {
         case .continue(let expiry):
             core.metrics.heartbeat()
             return try json(HeartbeatResponse.continue(expiresAt: expiry))

@@ -14,8 +14,9 @@ enum WorkerScope {
         case nothing
         /// The job in `{id}` must be leased by this token (its current or last lease).
         case heldJob
-        /// The artifact in `{sha256}` must be the style image or a checkpoint of a running job
-        /// this token holds, or what the coordinator serves every worker (VGG16 weights).
+        /// The artifact in `{sha256}` must be the style image, a checkpoint, or the dataset
+        /// manifest or a shard of a running job this token holds, or what the coordinator
+        /// serves every worker (VGG16 weights, the served datasets' manifests and shards).
         case neededArtifact
     }
 
@@ -53,7 +54,7 @@ enum WorkerScope {
             let sha = context.parameters.get("sha256") ?? ""
             if served.contains(sha) { return }
             guard try await store.artifactNeeded(sha256: sha.lowercased(), byCredential: credential.id) else {
-                throw APIError(.forbidden, "\(who) may download only the style image and checkpoints of a job it holds")
+                throw APIError(.forbidden, "\(who) may download only the style image, checkpoints and dataset of a job it holds, and what the coordinator serves every worker")
             }
         }
     }

@@ -56,6 +56,9 @@ public struct Job: Codable, Sendable, Equatable, Identifiable {
     /// lease; nil when the admin token (or no token) did. A worker token may report only for
     /// jobs it holds.
     public var leaseCredentialID: Int64?
+    /// The loss network the latest heartbeat named (migration "v5"), e.g. `vgg16 sha256:397923af…`
+    /// or `random-vgg seed 0`: what the model was trained against is on record.
+    public var lossNetwork: String?
 
     enum CodingKeys: String, CodingKey {
         case id, name
@@ -83,6 +86,7 @@ public struct Job: Codable, Sendable, Equatable, Identifiable {
         case previewSHA256 = "preview_sha256"
         case previewStep = "preview_step"
         case leaseCredentialID = "lease_credential_id"
+        case lossNetwork = "loss_network"
     }
 }
 

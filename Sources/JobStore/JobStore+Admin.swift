@@ -9,7 +9,12 @@ extension JobStore {
     /// first (nothing is created if any is invalid: `StoreError.invalidConfig` lists every
     /// problem as `configs[i]: key: message`). Without `force`, a config whose name matches a
     /// queued or running job — including one created earlier in the same call — is skipped
-    /// and reported instead.
+    /// and reported instead (whatever its dataset: a queued job keeps the data it pinned).
+    ///
+    /// Datasets are resolved in the same transaction (`resolveDataset`): when the coordinator
+    /// serves datasets, each stored config names one (the default when it names none) and pins
+    /// a manifest digest (its current one, or a registered version the config gives); when it
+    /// serves none, a config that names one is refused.
     public func submitJobs(_ configs: [JobConfig], force: Bool = false) async throws -> SubmitResult {
         let problems = configs.enumerated().flatMap { i, config in
             config.problems().map { "configs[\(i)] (\(config.name)): \($0)" }
@@ -18,8 +23,19 @@ extension JobStore {
             throw StoreError.invalidConfig(reason: problems.joined(separator: "; "))
         }
         return try await write("submitJobs") { db, now in
+            let served = try Self.servedDatasets(db)
+            var resolved: [JobConfig] = []
+            var problems: [String] = []
+            for (i, config) in configs.enumerated() {
+                var config = config
+                if let problem = try Self.resolveDataset(db, &config, served: served) {
+                    problems.append("configs[\(i)] (\(config.name)): \(problem)")
+                }
+                resolved.append(config)
+            }
+            if !problems.isEmpty { throw StoreError.invalidConfig(reason: problems.joined(separator: "; ")) }
             var result = SubmitResult(created: [], skipped: [])
-            for config in configs {
+            for config in resolved {
                 let live = try Job.filter(Job.Columns.name == config.name)
                     .filter([JobState.queued, JobState.running].contains(Job.Columns.state))
                     .order(Job.Columns.id).fetchOne(db)
@@ -63,13 +79,18 @@ extension JobStore {
 
     /// Puts a failed or cancelled job back in the queue: attempt 1, failure reason cleared,
     /// lease cleared. Its checkpoints are kept, so the next lease resumes from the latest.
-    /// - Throws: `notFound`, or `invalidTransition` from any other state (nothing changes).
+    /// - Throws: `notFound`, or `invalidTransition` from any other state, or
+    ///   `datasetVersionGone` when the dataset version the job pinned is no longer kept (a
+    ///   cancelled job's pin does not keep it); nothing changes.
     @discardableResult
     public func retryJob(id: Int64, reason: String = "retried by request") async throws -> Job {
         try await write("retryJob") { db, now in
             var job = try Self.fetchJob(db, id)
             guard job.state == .failed || job.state == .cancelled else {
                 throw StoreError.invalidTransition(jobID: id, from: job.state, to: .queued)
+            }
+            if let sha = job.config.datasetSHA256, try DatasetVersion.fetchOne(db, key: sha) == nil {
+                throw StoreError.datasetVersionGone(jobID: id, dataset: job.config.dataset ?? "?", sha256: sha)
             }
             let from = job.state
             job.state = .queued

@@ -72,13 +72,21 @@ extension JobStore {
     }
 
     /// True if `sha256` is an artifact a job leased by `credentialID` needs right now: its
-    /// style image or one of its checkpoints, while the job is running.
+    /// style image, one of its checkpoints, or the manifest or a shard of the dataset version
+    /// it pins, while the job is running.
     public func artifactNeeded(sha256: String, byCredential credentialID: Int64) async throws -> Bool {
         try await read("artifactNeeded") { db in
             let jobs = try Job.filter(Job.Columns.state == JobState.running)
                 .filter(Column("lease_credential_id") == credentialID).fetchAll(db)
             for job in jobs {
                 if job.config.styleSHA256 == sha256 { return true }
+                // The manifest and shards of the dataset version it pins (served or older).
+                if let dataset = job.config.datasetSHA256 {
+                    if dataset == sha256 { return true }
+                    let shards = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dataset_shards WHERE dataset_sha256 = ? AND sha256 = ?",
+                                                  arguments: [dataset, sha256]) ?? 0
+                    if shards > 0 { return true }
+                }
                 let checkpoints = try CheckpointRecord.filter(CheckpointRecord.Columns.jobID == job.id)
                     .filter(Column("sha256") == sha256).fetchCount(db)
                 if checkpoints > 0 { return true }

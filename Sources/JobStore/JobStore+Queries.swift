@@ -107,11 +107,17 @@ extension JobStore {
         return nil
     }
 
-    /// What `sha256` is to the jobs: "checkpoint", "style", "model", or nil — for the served
-    /// bytes metric. Indexed reads, and a text search of the configs for styles.
+    /// What `sha256` is to the jobs: "dataset" (a registered manifest or shard), "checkpoint",
+    /// "style", "model", or nil — for the served bytes metric. Indexed reads, and a text search
+    /// of the configs for styles.
     public func artifactRole(sha256: String) async throws -> String? {
         guard JobConfig.isSHA256(sha256) else { return nil }
         return try await read("artifactRole") { db in
+            // First: a manifest digest also appears in the configs that pin it.
+            if try DatasetVersion.fetchOne(db, key: sha256) != nil { return "dataset" }
+            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dataset_shards WHERE sha256 = ?", arguments: [sha256]) ?? 0 > 0 {
+                return "dataset"
+            }
             if try CheckpointRecord.filter(Column("sha256") == sha256).fetchCount(db) > 0 { return "checkpoint" }
             if try Job.filter(Column("model_sha256") == sha256).fetchCount(db) > 0 { return "model" }
             if try Job.filter(Column("config_json").like("%\(sha256)%")).fetchCount(db) > 0 { return "style" }

@@ -10,14 +10,19 @@ import GRDB
 // overwrite its successor's work.
 
 extension JobStore {
+    /// The longest `lossNetwork` text a heartbeat may record (longer is cut).
+    public static let maxLossNetworkText = 200
+
     /// Records progress and loss points, and extends the lease by the duration it was granted
     /// with. Loss points replace earlier rows of the same step. Progress older than what is
     /// recorded (a late, out-of-order heartbeat) is ignored; its loss points still count.
+    /// `lossNetwork`, when given, replaces the job's `lossNetwork` (one line, at most
+    /// `maxLossNetworkText` bytes, control characters escaped).
     /// - Returns: `.continue(leaseExpiresAt:)`, or `.cancelled` (recording nothing) if the job
     ///   was cancelled while this token held it.
     /// - Throws: `staleLease`, `notFound`, `invalidReport` (negative counts, non-finite losses).
     public func heartbeat(jobID: Int64, token: String, progress: JobProgress,
-                          lossPoints: [LossPoint] = []) async throws -> HeartbeatResult {
+                          lossPoints: [LossPoint] = [], lossNetwork: String? = nil) async throws -> HeartbeatResult {
         try Self.check(progress, jobID: jobID)
         try Self.check(lossPoints, jobID: jobID)
         let defaultDuration = leaseDuration
@@ -35,6 +40,7 @@ extension JobStore {
                 return .failure(refusal)
             }
             Self.apply(progress, to: &job)
+            if let lossNetwork { job.lossNetwork = Sanitize.oneLine(lossNetwork, limit: Self.maxLossNetworkText) }
             let expiry = now.addingTimeInterval(job.leaseSeconds ?? defaultDuration)
             job.leaseExpiresAt = expiry
             job.updatedAt = now

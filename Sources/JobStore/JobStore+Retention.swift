@@ -9,13 +9,19 @@ public struct RetentionResult: Sendable, Equatable {
     /// The checkpoint rows deleted (in a dry run: that would be), by job then step.
     public var dropped: [CheckpointRecord]
     /// Every artifact digest a row references once they are gone: the checkpoints kept, each
-    /// job's model and latest preview, and the style image of every job, whatever its state.
+    /// job's model and latest preview, the style image of every job, whatever its state, the
+    /// pinned artifacts, and the manifests and shards of the served datasets and of the
+    /// versions jobs that can still train pin.
     public var referenced: Set<String>
+    /// The dataset versions dropped (in a dry run: that would be): neither served nor pinned
+    /// by a queued, running or failed job.
+    public var droppedDatasets: [DatasetVersion] = []
 }
 
 extension JobStore {
-    /// Deletes the checkpoint rows no job needs, in one write transaction, and returns them
-    /// with the digests still referenced:
+    /// Deletes the checkpoint rows no job needs, and the dataset versions no job that can
+    /// still train pins and the coordinator no longer serves, in one write transaction, and
+    /// returns them with the digests still referenced:
     /// - a queued or running job keeps its latest `keepLatest` checkpoints (by step; its
     ///   `latestCheckpointID`, the one a lease resumes from, always among them);
     /// - a failed or cancelled job keeps its latest checkpoint only, so that `retryJob` queues
@@ -33,7 +39,11 @@ extension JobStore {
         if dryRun {
             return try await read("pruneCheckpoints") { db in
                 let dropped = try Self.checkpointsToDrop(db, keepLatest: keepLatest)
-                return RetentionResult(dropped: dropped, referenced: try Self.referencedArtifacts(db, except: dropped))
+                let pinned = try Self.datasetsPinnedByLiveJobs(db)
+                let datasets = try DatasetVersion.filter(DatasetVersion.Columns.servedPosition == nil).fetchAll(db)
+                    .filter { !pinned.contains($0.sha256) }
+                return RetentionResult(dropped: dropped, referenced: try Self.referencedArtifacts(db, except: dropped),
+                                       droppedDatasets: datasets)
             }
         }
         return try await write("pruneCheckpoints") { db, _ in
@@ -46,12 +56,15 @@ extension JobStore {
                 UPDATE jobs SET latest_checkpoint_id = NULL
                 WHERE state = 'succeeded' AND latest_checkpoint_id IS NOT NULL
                 """)
-            return RetentionResult(dropped: dropped, referenced: try Self.referencedArtifacts(db, except: []))
+            let datasets = try Self.dropUnpinnedDatasetVersions(db, pinned: try Self.datasetsPinnedByLiveJobs(db))
+            return RetentionResult(dropped: dropped, referenced: try Self.referencedArtifacts(db, except: []),
+                                   droppedDatasets: datasets)
         }
     }
 
     /// Every artifact digest a row references: checkpoints, models, latest previews and the
-    /// style images of all jobs.
+    /// style images of all jobs, pinned artifacts, and the manifests and shards of the served
+    /// datasets and of the dataset versions that queued, running or failed jobs pin.
     public func referencedArtifacts() async throws -> Set<String> {
         try await read("referencedArtifacts") { db in try Self.referencedArtifacts(db, except: []) }
     }
@@ -84,6 +97,7 @@ extension JobStore {
             if let preview = job.previewSHA256 { out.insert(preview) }
         }
         for row in try Row.fetchAll(db, sql: "SELECT sha256 FROM pinned_artifacts") { out.insert(row["sha256"]) }
+        out.formUnion(try datasetArtifacts(db, pinned: try datasetsPinnedByLiveJobs(db)))
         return out
     }
 }

@@ -129,6 +129,43 @@ extension JobStore {
             }
         }
 
+        migrator.registerMigration("v5") { db in
+            // Datasets the coordinator serves (`serve --dataset NAME=DIR`): every registered
+            // version of each, named by its manifest's digest, with the shards the manifest
+            // lists; `served_position` marks the versions served now (0: the default dataset),
+            // NULL an older version, kept while a job that can still train pins it. And the
+            // loss network each job's latest attempt reported.
+            try db.create(table: "dataset_versions") { t in
+                t.primaryKey("sha256", .text)
+                t.column("name", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("files", .integer).notNull()
+                t.column("excluded", .integer).notNull()
+                t.column("bytes", .integer).notNull()
+                t.column("shards", .integer).notNull()
+                t.column("registered_at", .double).notNull()
+                t.column("served_position", .integer)
+            }
+            // At most one current version per name, and one per position.
+            try db.execute(sql: """
+                CREATE UNIQUE INDEX dataset_versions_current_name ON dataset_versions(name)
+                    WHERE served_position IS NOT NULL;
+                CREATE UNIQUE INDEX dataset_versions_current_position ON dataset_versions(served_position)
+                    WHERE served_position IS NOT NULL;
+                """)
+            try db.create(table: "dataset_shards") { t in
+                t.column("dataset_sha256", .text).notNull()
+                    .references("dataset_versions", column: "sha256", onDelete: .cascade)
+                t.column("position", .integer).notNull()
+                t.column("sha256", .text).notNull().indexed()
+                t.column("size", .integer).notNull()
+                t.primaryKey(["dataset_sha256", "position"])
+            }
+            try db.alter(table: "jobs") { t in
+                t.add(column: "loss_network", .text)
+            }
+        }
+
         return migrator
     }
 }

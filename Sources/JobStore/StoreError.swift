@@ -5,8 +5,9 @@ import GRDB
 // MARK: - Errors
 
 /// Everything the store can refuse, with the context needed to answer a client
-/// (the HTTP layer maps `notFound` → 404, `staleLease` → 409, `invalidTransition` → 409,
-/// `invalidConfig` / `invalidReport` → 400, `database` → 500).
+/// (the HTTP layer maps `notFound` → 404, `staleLease` → 409, `invalidTransition` and
+/// `datasetVersionGone` → 409, `invalidConfig` / `invalidReport` / `invalidDataset` → 400,
+/// `database` → 500).
 public enum StoreError: Error, CustomStringConvertible {
     /// No job has this id.
     case notFound(jobID: Int64)
@@ -21,6 +22,13 @@ public enum StoreError: Error, CustomStringConvertible {
     case invalidReport(jobID: Int64, reason: String)
     /// No credential has this id.
     case credentialNotFound(id: Int64)
+    /// Datasets to register (`registerDatasets`) are inconsistent: a bad name or digest, a name
+    /// twice, shards that do not match the count.
+    case invalidDataset(reason: String)
+    /// A job pins a dataset version the store no longer keeps (it was neither served nor pinned
+    /// by a job that could still train, and the garbage collector let it go): retrying it would
+    /// train on other data.
+    case datasetVersionGone(jobID: Int64, dataset: String, sha256: String)
     /// SQLite (or the file system under it) failed during `operation`.
     case database(operation: String, underlying: any Error)
 
@@ -48,6 +56,12 @@ public enum StoreError: Error, CustomStringConvertible {
             return "invalid job config: \(reason)"
         case .credentialNotFound(let id):
             return "no token with id \(id) (orchestrator token list shows them)"
+        case .invalidDataset(let reason):
+            return "invalid dataset: \(reason)"
+        case .datasetVersionGone(let jobID, let dataset, let sha256):
+            return "job \(jobID) trains on version \(sha256.prefix(12)) of dataset \"\(dataset)\", which is no longer kept "
+                + "(no job that could still train pinned it, and it is not the served version); submit the style again "
+                + "to train on the dataset's current version"
         case .invalidReport(let jobID, let reason):
             return "invalid report for job \(jobID): \(reason)"
         case .database(let operation, let underlying):

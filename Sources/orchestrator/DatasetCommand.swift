@@ -51,29 +51,17 @@ struct DatasetPackCommand: ParsableCommand {
                                      cacheDirectory: cacheDir.map { URL(fileURLWithPath: $0) } ?? storeURL.appendingPathComponent(".scan-cache"))
         builder.shardBytes = Int64(shardMiB) << 20
         if let threads { builder.threads = threads }
-        let started = Date()
-        var line = StatusLine()
-        var packingStarted: Date?
-        let result: BuildResult
-        do {
-            result = try builder.build(root: URL(fileURLWithPath: dir), name: datasetName) { p in
-                if p.phase == .packing && packingStarted == nil { packingStarted = Date() }
-                let done = p.phase == .packing && p.shardsDone == p.totalShards
-                line.show(Self.describe(p, seconds: Date().timeIntervalSince(started)), force: done)
-            }
-        } catch {
-            line.finish()
+        let build: TimedBuild
+        do { build = try builder.buildShowingProgress(root: URL(fileURLWithPath: dir), name: datasetName) } catch {
             throw CLIError(error)
         }
-        line.finish()
+        let (result, scanSeconds, seconds) = (build.result, build.scanSeconds, build.seconds)
         let m = result.manifest
-        let seconds = Date().timeIntervalSince(started)
         print("digest: \(result.digest)")
         print("manifest: \(result.manifestURL.path)\(result.manifestWritten ? "" : " (already stored)")")
         print(String(format: "name %@: %d files (%.1f MB), %d excluded, %d shards (%d written, %d reused)",
                      m.name, m.totals.files, Double(m.totals.bytes) / 1e6, m.totals.excluded, m.totals.shards,
                      result.shardsWritten, result.shardsReused))
-        let scanSeconds = (packingStarted ?? Date()).timeIntervalSince(started)
         print(String(format: "scan: %d files hashed (%.1f MB), %d from the cache, %.2f s; packed %.1f MB, %.2f s; total %.2f s",
                      result.scan.hashed, Double(result.scan.bytesHashed) / 1e6, result.scan.fromCache, scanSeconds,
                      Double(result.bytesPacked) / 1e6, seconds - scanSeconds, seconds))
@@ -81,6 +69,43 @@ struct DatasetPackCommand: ParsableCommand {
         if m.excluded.count > 20 { printErr("… and \(m.excluded.count - 20) more excluded (listed in the manifest)") }
     }
 
+}
+
+// MARK: - Building with a progress line
+
+/// A build's result and how long its scan and the whole build took.
+struct TimedBuild {
+    var result: BuildResult
+    var scanSeconds: Double
+    var seconds: Double
+}
+
+extension DatasetBuilder {
+    /// Builds `root` as `name` (`build(root:name:)`) with a progress line on standard error
+    /// (`dataset pack`, `serve --dataset`), each line starting with `prefix`.
+    func buildShowingProgress(root: URL, name: String, prefix: String = "") throws(DatasetPackError) -> TimedBuild {
+        let started = Date()
+        var line = StatusLine()
+        var packingStarted: Date?
+        let result: BuildResult
+        do {
+            result = try build(root: root, name: name) { p in
+                if p.phase == .packing && packingStarted == nil { packingStarted = Date() }
+                let done = p.phase == .packing && p.shardsDone == p.totalShards
+                line.show(prefix + DatasetBuildProgress.describe(p, seconds: Date().timeIntervalSince(started)), force: done)
+            }
+        } catch {
+            line.finish()
+            throw error
+        }
+        line.finish()
+        return TimedBuild(result: result, scanSeconds: (packingStarted ?? Date()).timeIntervalSince(started),
+                          seconds: Date().timeIntervalSince(started))
+    }
+}
+
+/// The text of a build's progress line.
+enum DatasetBuildProgress {
     static func describe(_ p: BuildProgress, seconds: Double) -> String {
         switch p.phase {
         case .scanning:

@@ -168,6 +168,7 @@ struct Demo: AsyncParsableCommand {
             s.config.maxImages = nil
             s.config.checkpointEvery = checkpointEvery
             s.config.lr = lr
+            s.config.dataset = nil  // the demo's coordinator serves none: its workers use --dataset
             if let contentWeight { s.config.contentWeight = contentWeight }
             if let styleWeight { s.config.styleWeight = styleWeight }
             return s

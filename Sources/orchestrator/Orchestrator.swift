@@ -10,7 +10,7 @@ struct Orchestrator: AsyncParsableCommand {
         abstract: "Train fast neural style transfer networks (Johnson et al.), one per style, on many machines.",
         subcommands: [Train.self, Stylize.self, StylizeVideo.self, Export.self, Convert.self, Bench.self, MakeDataset.self, MakeStyles.self,
                       Demo.self, Serve.self, Submit.self, Status.self, Cancel.self, Retry.self, Fetch.self,
-                      BenchCoordinator.self, Backup.self, GC.self, TLS.self, Token.self, VGGCommands.self, DatasetCommands.self]
+                      BenchCoordinator.self, Backup.self, GC.self, TLS.self, Token.self, VGGCommands.self, DatasetCommands.self, Datasets.self]
     )
 
     /// Every subcommand may run NSTModel code, compiled for AVX2 + FMA: check the CPU first.

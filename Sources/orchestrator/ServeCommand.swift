@@ -31,6 +31,13 @@ struct Serve: AsyncParsableCommand {
     var vggWeights: String?
     @Option(name: .customLong("try-max-side"), help: "The try-it page shrinks photos to this longer side first.")
     var tryMaxSide = 1024
+    @Option(name: .customLong("dataset"), parsing: .singleValue,
+            help: ArgumentHelp("Serve the images of DIR as dataset NAME (repeatable; the first is the default for jobs that name none).",
+                               valueName: "NAME=DIR"))
+    var datasets: [String] = []
+    @Option(name: .customLong("dataset-shard-bytes"),
+            help: "Target size of a dataset's shards in bytes (another size makes another manifest version).")
+    var datasetShardBytes: Int64 = 64 << 20
 
     @Option(name: .customLong("tls-cert"), help: "Serve HTTPS with this PEM certificate chain (see `orchestrator tls init`).")
     var tlsCert: String?
@@ -55,6 +62,10 @@ struct Serve: AsyncParsableCommand {
         guard (16...8192).contains(tryMaxSide) else { throw ValidationError("--try-max-side must be from 16 to 8192") }
         guard !host.isEmpty else { throw ValidationError("--host must not be empty") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        _ = try DatasetSpec.parseAll(datasets)
+        guard (1...DatasetLimits.shardBytes).contains(datasetShardBytes) else {
+            throw ValidationError("--dataset-shard-bytes must be from 1 to \(DatasetLimits.shardBytes)")
+        }
     }
 
     func run() async throws {
@@ -81,6 +92,9 @@ struct Serve: AsyncParsableCommand {
         config.stylizeLimits.maxSide = tryMaxSide
         if let tlsCert, let tlsKey { config.tls = .init(certificateChain: tlsCert, privateKey: tlsKey) }
         storage.apply(to: &config)
+        // Built (or, for an unchanged folder, found through the scan cache) before listening.
+        config.datasets = try ServeDatasets.build(try DatasetSpec.parseAll(datasets), config: config,
+                                                  shardBytes: datasetShardBytes)
         let store: JobStore
         do { store = try JobStore(path: config.databasePath, leaseDuration: leaseTimeout) } catch { throw CLIError(error) }
         let dir = stateDir, scheme = tlsCert == nil ? "http" : "https"

@@ -48,11 +48,12 @@ struct Status: AsyncParsableCommand {
 /// The text of `orchestrator status`.
 enum StatusTable {
     static func render(_ response: JobsResponse) -> String {
-        let header = ["ID", "NAME", "STATE", "WORKER", "PROGRESS", "IMG/S", "ETA", "CONTENT", "STYLE", "LOSS"]
+        let header = ["ID", "NAME", "DATA", "STATE", "WORKER", "PROGRESS", "IMG/S", "ETA", "CONTENT", "STYLE", "LOSS"]
         var rows: [[String]] = [header]
         for job in response.jobs {
             rows.append([
-                "\(job.id)", Sanitize.oneLine(job.name, limit: 64), state(job), job.worker.map { Sanitize.oneLine($0, limit: 64) } ?? "-",
+                "\(job.id)", Sanitize.oneLine(job.name, limit: 64), data(job), state(job),
+                job.worker.map { Sanitize.oneLine($0, limit: 64) } ?? "-",
                 progress(job),
                 job.imagesPerS.map { $0 < 1e6 ? String(format: "%.1f", $0) : String(format: "%.3g", $0) } ?? "-",
                 job.etaS.map(formatDuration) ?? "-",
@@ -63,7 +64,7 @@ enum StatusTable {
         }
         var widths = [Int](repeating: 0, count: header.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        let rightAligned: Set<Int> = [0, 5, 6, 7, 8]
+        let rightAligned: Set<Int> = [0, 6, 7, 8, 9]
         var out = ""
         for row in rows {
             let cells = row.enumerated().map { i, cell in
@@ -83,6 +84,14 @@ enum StatusTable {
         out += "\(response.jobs.count) jobs: \(t.queued) queued, \(t.running) running, \(t.succeeded) succeeded, "
             + "\(t.failed) failed, \(t.cancelled) cancelled · " + String(format: "%.1f img/s", t.imagesPerS) + "\n"
         return out
+    }
+
+    /// The dataset, short: `coco@3f2a1b` (name and manifest digest prefix), `-` for the
+    /// workers' own folders.
+    static func data(_ job: JobStatus) -> String {
+        guard let name = job.dataset else { return "-" }
+        let shown = name.count > 20 ? name.prefix(19) + "…" : Substring(name)
+        return Sanitize.oneLine(String(shown), limit: 64) + (job.datasetSHA256.map { "@" + $0.prefix(6) } ?? "")
     }
 
     static func state(_ job: JobStatus) -> String {

@@ -68,7 +68,7 @@ final class StylesConfigTests: XCTestCase {
         XCTAssertEqual(candy.config, JobConfig(name: "candy", styleSHA256: sha256Hex(candyData), imageSize: 64, styleSize: 48,
                                                batchSize: 2, epochs: 2, maxImages: 1000, steps: 100, lr: 0.002,
                                                contentWeight: 1e5, styleWeight: 1e10, checkpointEvery: 25, seed: 7,
-                                               priority: 1, maxAttempts: 5))
+                                               priority: 1, maxAttempts: 5, dataset: "coco-2014"))
         let mosaic = config.styles[1].config
         XCTAssertEqual(mosaic.styleWeight, 5e10)
         XCTAssertNil(mosaic.steps)
@@ -76,6 +76,31 @@ final class StylesConfigTests: XCTestCase {
         XCTAssertEqual(mosaic.priority, -2)
         XCTAssertEqual(mosaic.lr, 0.002)
         XCTAssertEqual(mosaic.styleSHA256, sha256Hex(try Data(contentsOf: URL(fileURLWithPath: absolute))))
+    }
+
+    func testDatasetNamesAServedDatasetInDefaultsAndInAStyle() throws {
+        let config = try parse("""
+            {"defaults": {"dataset": "coco-2014"},
+             "styles": [{"name": "candy", "image": "styles/candy.png"},
+                        {"name": "mosaic", "image": "styles/mosaic.png", "dataset": "tiny"},
+                        {"name": "plain", "image": "styles/candy.png", "dataset": null}]}
+            """)
+        XCTAssertEqual(config.dataset, "coco-2014")
+        XCTAssertEqual(config.styles.map(\.config.dataset), ["coco-2014", "tiny", nil])
+        XCTAssertEqual(config.styles.map(\.config.datasetSHA256), [nil, nil, nil], "the coordinator pins the digest")
+        // Without the key the coordinator's default dataset is used (or the workers' folders)
+        let none = try parse(#"{"styles": [{"name": "candy", "image": "styles/candy.png"}]}"#)
+        XCTAssertNil(none.styles[0].config.dataset)
+
+        XCTAssertEqual(problems("""
+            {"defaults": {"dataset": "coco2017-test (first 40000 images)"},
+             "styles": [{"name": "a", "image": "styles/candy.png", "dataset": "../x"},
+                        {"name": "b", "image": "styles/candy.png", "dataset": 3}]}
+            """), [
+                "defaults.dataset: a dataset name: only letters, digits, '.', '_' and '-' are allowed, got \"coco2017-test (first 40000 images)\"",
+                "styles[0].dataset: a dataset name: must not start with '.'",
+                "styles[1].dataset: expected a dataset name (a string) or null, got 3",
+            ])
     }
 
     func testMinimalConfigTakesJobConfigDefaults() throws {
@@ -111,13 +136,13 @@ final class StylesConfigTests: XCTestCase {
     func testUnknownKeysAreReportedWithTheirPath() {
         XCTAssertEqual(problems("""
             {"defaults": {"lrr": 0.1, "imagesize": 64}, "style": [],
-             "styles": [{"name": "candy", "image": "styles/candy.png", "dataset": "x", "colour": 1}]}
+             "styles": [{"name": "candy", "image": "styles/candy.png", "datset": "x", "colour": 1}]}
             """), [
                 "(top level): unknown key \"style\" (did you mean \"styles\"?)",
                 "defaults: unknown key \"imagesize\" (did you mean \"image_size\"?)",
                 "defaults: unknown key \"lrr\" (did you mean \"lr\"?)",
                 "styles[0]: unknown key \"colour\"",
-                "styles[0]: unknown key \"dataset\"",
+                "styles[0]: unknown key \"datset\" (did you mean \"dataset\"?)",
             ])
     }
 
@@ -159,7 +184,7 @@ final class StylesConfigTests: XCTestCase {
                           "content_weight": -5, "seed": -1, "max_attempts": 0, "checkpoint_every": 2.5, "dataset": 5},
              "styles": [{"name": "a", "image": "styles/candy.png", "image_size": 30, "steps": 0, "max_images": -10}]}
             """), [
-                "defaults.dataset: expected a string, got 5",
+                "defaults.dataset: expected a dataset name (a string) or null, got 5",
                 "defaults.image_size: must be a positive multiple of 4 (from 8 to 2048), got -3",
                 "defaults.style_size: must be an integer from 8 to 2048, got 4",
                 "defaults.batch_size: must be an integer from 1 to 64, got 0",

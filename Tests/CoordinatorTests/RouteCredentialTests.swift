@@ -60,6 +60,7 @@ final class RouteCredentialTests: XCTestCase {
         Row("POST /v1/tokens",                     401, 401, 403, 401, 201),
         Row("GET /v1/tokens",                      401, 401, 403, 401, 200),
         Row("POST /v1/tokens/:id/revoke",          401, 401, 403, 401, 200),
+        Row("GET /v1/datasets",                    401, 401, 403, 401, 200),
         Row("GET /try",                            303, 401, 403, 401, 200),
         Row("POST /try",                           303, 401, 403, 401, 200),  // a photo through job 1's style
         Row("POST /v1/stylize",                    401, 401, 403, 401, 200),
@@ -205,6 +206,7 @@ final class RouteCredentialTests: XCTestCase {
             case "POST /v1/tokens": return try await json(.post, "/v1/tokens", TokenCreateRequest(name: "gpu2"))
             case "GET /v1/tokens": return try await plain(.get, "/v1/tokens")
             case "POST /v1/tokens/:id/revoke": return try await plain(.post, "/v1/tokens/\(revokedID)/revoke")
+            case "GET /v1/datasets": return try await plain(.get, "/v1/datasets")
             case "GET /try": return try await plain(.get, "/try")
             case "POST /try":
                 let (type, body) = multipartPhoto(makePNG(width: 8, height: 8))

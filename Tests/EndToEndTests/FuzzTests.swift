@@ -82,7 +82,7 @@ final class Fuzzer {
         "POST /v1/lease", "POST /v1/jobs/:id/heartbeat", "PUT /v1/jobs/:id/checkpoints/:step",
         "PUT /v1/jobs/:id/model", "POST /v1/jobs/:id/complete", "POST /v1/jobs/:id/fail", "POST /v1/jobs/:id/release",
         "GET /login", "POST /login", "POST /logout", "POST /v1/tokens", "GET /v1/tokens", "POST /v1/tokens/:id/revoke",
-        "GET /try", "POST /try", "POST /v1/stylize",
+        "GET /try", "POST /try", "POST /v1/stylize", "GET /v1/datasets",
     ]
 
     static let maxRestarts = 10
@@ -569,7 +569,8 @@ final class FuzzNode {
     init(label: String) throws {
         cluster = try Cluster(leaseTimeout: 10)
         var serve = [cluster.orchestrator.path, "serve", "--host", cluster.host, "--port", String(cluster.port),
-                     "--state-dir", cluster.stateDir.path, "--lease-timeout", String(cluster.leaseTimeout)]
+                     "--state-dir", cluster.stateDir.path, "--lease-timeout", String(cluster.leaseTimeout),
+                     "--dataset", "fuzz=\(cluster.datasetDir.path)"]  // jobs pin it, leases name it
         var executable = cluster.orchestrator
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") {
             executable = URL(fileURLWithPath: "/usr/bin/prlimit")
@@ -1053,9 +1054,12 @@ extension Fuzzer {
     }
 
     func validConfig(name: String? = nil) -> J {
-        .obj([("name", .str(name ?? uniqueName())), ("style_sha256", .str(styleSHA)), ("image_size", .int(32)),
+        var fields: [(String, J)] = [("name", .str(name ?? uniqueName())), ("style_sha256", .str(styleSHA)), ("image_size", .int(32)),
               ("style_size", .int(32)), ("batch_size", .int(2)), ("steps", .int(4)), ("checkpoint_every", .int(2)),
-              ("lr", .num(0.001)), ("seed", .int(42)), ("priority", .int(0)), ("max_attempts", .int(3))])
+              ("lr", .num(0.001)), ("seed", .int(42)), ("priority", .int(0)), ("max_attempts", .int(3))]
+        // The coordinator serves dataset "fuzz" (the default); now and then a config names it, or another
+        if gen.chance(0.15) { fields.append(("dataset", .str(gen.pick(["fuzz", "fuzz", "fuzz", "nope", "\u{1B}[2J"])))) }
+        return .obj(fields)
     }
 
     func validSubmit() -> J { .obj([("jobs", .arr([validConfig()])), ("force", .lit("false"))]) }
@@ -1070,7 +1074,7 @@ extension Fuzzer {
         let step = 1 + gen.below(4)
         return .obj([("token", .str(token)), ("step", .int(step)), ("images_done", .int(2 * step)),
                      ("images_per_s", .num(2.5)), ("steps_total", .int(4)), ("images_total", .int(8)),
-                     ("loss_points", .arr([lossPoint(step)]))])
+                     ("loss_points", .arr([lossPoint(step)])), ("loss_network", .str("random-vgg seed 0"))])
     }
 
     func validComplete(token: String, model: String) -> J {
@@ -1566,7 +1570,7 @@ extension Fuzzer {
             (4, "release"), (7, "lease"), (9, "submit"), (4, "artifact-put"), (2, "artifact-get"), (2, "artifact-head"),
             (3, "jobs"), (3, "detail"), (3, "losses"), (2, "model-get"), (2, "preview-get"), (2, "cancel"), (2, "retry"),
             (1, "cancel-all-maybe"), (3, "dashboard"), (2, "metrics"), (1, "healthz"), (3, "off-route"), (5, "malformed"),
-            (3, "login"), (2, "tokens"), (3, "stylize"),
+            (3, "login"), (2, "tokens"), (3, "stylize"), (1, "datasets"),
         ])
         switch kind {
         case "heartbeat", "complete", "fail", "release": return reportRequest(kind)
@@ -1607,6 +1611,9 @@ extension Fuzzer {
         case "login": return loginRequest()
         case "tokens": return tokensRequest()
         case "stylize": return stylizeRequest()
+        case "datasets":
+            let (h, n) = auth("GET")
+            return FuzzRequest(route: "GET /v1/datasets", note: n, method: "GET", target: "/v1/datasets", headers: h)
         case "metrics":
             let (h, n) = auth("GET")
             return FuzzRequest(route: "GET /metrics", note: n, method: "GET", target: "/metrics", headers: h)
