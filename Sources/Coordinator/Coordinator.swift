@@ -106,8 +106,9 @@ public func runCoordinator(_ config: CoordinatorConfig, store: JobStore, logger:
         }
         log.info("\(text)")
     }
+    let fallback = "\(config.host):\(config.port)"
     let app = try buildCoordinator(config, store: store, logger: logger) { channel in
-        onListening(channel.localAddress.map(describeAddress) ?? "\(config.host):\(config.port)")
+        onListening(channel.localAddress.map(describeAddress) ?? fallback)
     }
     try await app.runService()
 }

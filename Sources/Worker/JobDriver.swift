@@ -137,6 +137,9 @@ final class JobDriver {
         }
         switch await prepare() {
         case .success(let setup):
+            // First word from this attempt: what it trains with (a short job may end before a
+            // regular heartbeat goes out).
+            if let end = await heartbeat() { return end }
             run.start(setup)
             return await supervise()
         case .failure(.stale(let why)): return dropped("lease lost while preparing: \(why)")

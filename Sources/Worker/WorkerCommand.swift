@@ -164,12 +164,15 @@ struct WorkerCommand: AsyncParsableCommand {
         }
     }
 
-    /// `$XDG_CACHE_HOME/nst-orchestrator`, else `~/.cache/nst-orchestrator`.
+    /// `$XDG_CACHE_HOME/nst-orchestrator`, else `$HOME/.cache/nst-orchestrator` (the user
+    /// database's home when `HOME` is unset).
     static func defaultCacheDir(_ env: [String: String]) -> URL {
         if let xdg = env["XDG_CACHE_HOME"], xdg.hasPrefix("/") {
             return URL(fileURLWithPath: xdg).appendingPathComponent("nst-orchestrator")
         }
-        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/nst-orchestrator")
+        let home = env["HOME"].flatMap { $0.hasPrefix("/") ? URL(fileURLWithPath: $0) : nil }
+            ?? FileManager.default.homeDirectoryForCurrentUser
+        return home.appendingPathComponent(".cache/nst-orchestrator")
     }
 
     private func readToken(_ env: [String: String]) throws -> String? {
