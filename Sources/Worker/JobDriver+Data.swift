@@ -97,12 +97,18 @@ extension JobDriver {
             if let news { return .failure(.stale(news)) }
             if let setback { return .failure(setback) }
         }
+        let what = "the dataset manifest \(ref.sha256.prefix(12))… is not usable"
         do {
             let bytes = try Data(contentsOf: cache.url(for: ref.sha256))
             return .success(try DatasetManifest.decode(bytes, digest: ref.sha256))
+        } catch DatasetManifestError.invalid(let problems) {
+            // The right bytes (they hash to the digest) but not a manifest this worker can train
+            // on: no worker could, so the job fails without retry.
+            cache.remove(ref.sha256)
+            return .failure(.rejected("\(what): \(DatasetManifestError.invalid(problems))"))
         } catch {
             cache.remove(ref.sha256)
-            return .failure(.refused("the dataset manifest \(ref.sha256.prefix(12))… is not usable: \(error)"))
+            return .failure(.refused("\(what): \(error)"))
         }
     }
 

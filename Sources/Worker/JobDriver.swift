@@ -144,6 +144,7 @@ final class JobDriver {
             return await supervise()
         case .failure(.stale(let why)): return dropped("lease lost while preparing: \(why)")
         case .failure(.refused(let why)): return await reportFailure(reason: why, retryable: true)
+        case .failure(.rejected(let why)): return await reportFailure(reason: why, retryable: false)
         case .failure(.unfit(let why)): return await handBackUnfit(why)
         case .failure(.givingUp): return dropped("shutting down with the coordinator unreachable")
         }
@@ -153,6 +154,8 @@ final class JobDriver {
     enum Setback: Error {
         case stale(String)
         case refused(String)
+        /// What the coordinator handed out can never be trained, by any worker (fails without retry).
+        case rejected(String)
         /// Not the job's fault: no job can run on this worker (it is released, not failed).
         case unfit(String)
         case givingUp

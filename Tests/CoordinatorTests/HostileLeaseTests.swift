@@ -67,4 +67,72 @@ final class HostileLeaseTests: XCTestCase {
             }
         }
     }
+
+    /// Issue 13: the coordinator is not trusted with the dataset either. A manifest whose bytes
+    /// hash right but do not add up (its totals claim Int64.max bytes) is refused by the worker
+    /// with the reason; the job fails without retry (no worker could train it), and the worker,
+    /// still up, trains the next job from a good dataset.
+    func testAWorkerRefusesAManifestThatDoesNotAddUpAndTrainsTheNextJob() async throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.workerBinary.path), "build the worker first")
+        var badSHA = ""
+        let h = try await Harness.serving(maxUploadBytes: 64 << 20) { artifacts in
+            let images = (0..<4).map { makePNG(width: 32, height: 32, seed: UInt8($0)) }
+            let good = try writeServedDataset(name: "good", shards: [Array(images[0..<2]), Array(images[2..<4])], into: artifacts)
+            let made = try writeServedDataset(name: "bad", shards: [images], into: artifacts)
+            let url = artifacts.appendingPathComponent("\(made.ref.sha256.prefix(2))/\(made.ref.sha256)")
+            var manifest = try JSONDecoder().decode(DatasetManifest.self, from: Data(contentsOf: url))
+            manifest.totals.bytes = Int64.max
+            let json = try manifest.canonicalJSON()
+            badSHA = try storeArtifact(json, in: artifacts)
+            var bad = made
+            bad.ref.sha256 = badSHA
+            bad.ref.size = Int64(json.count)
+            return [good, bad]
+        }
+        defer { h.cleanUp() }
+        let work = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let bad = badSHA
+
+        try await h.app().test(.live) { client in
+            let style = try await client.putArtifact(makePNG(width: 32, height: 32, seed: 9))
+            let ids = try await client.submit(["poisoned", "fine"], style: style, steps: 4)
+            try await h.store.dbWriter.write { db in
+                let config = JobConfig(name: "poisoned", styleSHA256: style, imageSize: 32, styleSize: 32, batchSize: 1,
+                                       steps: 4, dataset: "bad", datasetSHA256: bad)
+                let json = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
+                try db.execute(sql: "UPDATE jobs SET config_json = ?, priority = 10 WHERE id = ?", arguments: [json, ids[0]])
+            }
+
+            let worker = Process()
+            worker.executableURL = Self.workerBinary
+            worker.arguments = ["--coordinator", "127.0.0.1:\(client.port!)", "--random-vgg", "--name", "w1", "--threads", "1",
+                                "--work-dir", work.appendingPathComponent("w").path,
+                                "--cache-dir", work.appendingPathComponent("cache").path]
+            var env = ProcessInfo.processInfo.environment
+            env["ORCHESTRATOR_TOKEN"] = Harness.token
+            worker.environment = env
+            let log = work.appendingPathComponent("worker.log")
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            worker.standardError = try FileHandle(forWritingTo: log)
+            try worker.run()
+            defer { if worker.isRunning { worker.terminate(); worker.waitUntilExit() } }
+
+            let deadline = Date().addingTimeInterval(120)
+            var states: [JobState] = []
+            while Date() < deadline {
+                states = try await h.store.jobs().sorted { $0.job.id < $1.job.id }.map(\.job.state)
+                if states.allSatisfy(\.isTerminal) { break }
+                try await Task.sleep(nanoseconds: 100_000_000)
+            }
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            XCTAssertEqual(states, [.failed, .succeeded], text)
+            XCTAssertTrue(worker.isRunning, "the worker is still running: \(text)")
+            let poisoned = try await h.store.job(id: ids[0])
+            XCTAssertEqual(poisoned?.attempt, 1, "not retried: every worker would refuse it")
+            let reason = poisoned?.failureReason ?? ""
+            XCTAssertTrue(reason.contains("is not usable: invalid dataset manifest"), reason)
+            XCTAssertTrue(reason.contains("totals"), reason)
+        }
+    }
 }
