@@ -105,7 +105,7 @@ def main():
     for label in ("first build", "restart"):
         log = os.path.join(a.work, f"serve-{label.replace(' ', '-')}.log")
         p, seconds = serve(a.work, state, port, data, a.vgg, log)
-        m = re.search(r"dataset data: .*", open(log).read())
+        m = re.search(r"dataset data: \d+ files \(.*", open(log).read().replace("\r", "\n"))
         print(f"serve --dataset, {label}: listening after {seconds:.2f} s; {m.group(0) if m else open(log).read()[-500:]}")
         results[label] = seconds
         if label == "first build":
@@ -167,11 +167,13 @@ def main():
     p2.wait(timeout=60)
 
     print(f"images/s, the same job ({a.steps} steps, batch 4, 256x256, {a.threads} threads), one after the other:")
+    speed = {}
     for name in ("served", "inplace", "folder"):
         r = rows[name]
-        print(f"  {name:8s} {r['images_per_s']:.3f} img/s  final total loss {r['total']:.6g}  ({r['state']})")
-    ref = rows["folder"]["images_per_s"]
-    print(f"served / folder = {rows['served']['images_per_s'] / ref:.3f}, in place / folder = {rows['inplace']['images_per_s'] / ref:.3f}")
+        text = open(os.path.join(a.work, f"worker-{name}.log")).read()
+        speed[name] = float(re.search(r"trained \d+ images in [\d.]+ s of steps: ([\d.]+) img/s", text).group(1))
+        print(f"  {name:8s} {speed[name]:.3f} img/s  final total loss {r['total']:.6g}  ({r['state']})")
+    print(f"served / folder = {speed['served'] / speed['folder']:.3f}, in place / folder = {speed['inplace'] / speed['folder']:.3f}")
 
 
 if __name__ == "__main__":

@@ -205,6 +205,10 @@ final class TrainingRun: @unchecked Sendable {
                     lastCheckpoint = r.step
                 }
             }
+            if trained > 0 && seconds > 0 {
+                Log.info(String(format: "job %lld: trained %d images in %.2f s of steps: %.3f img/s", job, trained, seconds,
+                                Double(trained) / seconds))
+            }
             let model = setup.workDir.appendingPathComponent("model.safetensors")
             try session.trainer.net.save(to: model)
             let preview = PreviewImage.write(session.trainer.net, to: setup.workDir.appendingPathComponent("preview-final.png"))

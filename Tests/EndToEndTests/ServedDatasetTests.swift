@@ -237,4 +237,31 @@ final class ServedDatasetTests: XCTestCase {
         let json = try cluster.cli(["status", "--json"]).stdout
         XCTAssertTrue(json.contains("random-vgg seed"), json)
     }
+
+    // MARK: - Nothing to train on
+
+    func testAWorkerWithoutDataFromACoordinatorServingNoneHandsTheJobBackAndStops() throws {
+        let cluster = try makeCluster(serving: false)
+        try cluster.startCoordinator()
+        try cluster.waitForCoordinator()
+        try cluster.submit(try cluster.writeConfig(styles: [("untouched", 71, [:])], steps: 2))
+        let worker = try cluster.startWorker("bare", localDataset: false)
+        let status = worker.waitForExit(timeout: 60)
+        XCTAssertNotNil(status, "the worker stops")
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(worker.stderr.contains("this worker has no --dataset and the coordinator serves no dataset"), worker.stderr)
+        let rows = try cluster.status()
+        XCTAssertEqual(rows.map(\.state), ["queued"])
+        XCTAssertEqual(rows.map(\.attempt), [1], "the attempt is not used up")
+    }
+
+    func testABadCacheBoundIsRefusedWithTheReason() throws {
+        let cluster = try makeCluster(serving: false)
+        for bad in ["lots", "-5G", "1e30", "12Q"] {
+            let worker = try cluster.startWorker("w-\(clusters.count)", extra: ["--cache-max-bytes", bad], localDataset: false)
+            XCTAssertNotNil(worker.waitForExit(timeout: 30))
+            XCTAssertNotEqual(worker.process.terminationStatus, 0)
+            XCTAssertTrue(worker.stderr.contains("--cache-max-bytes: expected a byte count"), "\(bad): \(worker.stderr)")
+        }
+    }
 }
