@@ -62,6 +62,11 @@ public struct JobStatus: Codable, Sendable, Equatable {
     public var datasetSHA256: String?
     /// The loss network the latest attempt reported (`HeartbeatRequest.lossNetwork`).
     public var lossNetwork: String?
+    /// A sweep's style and this job's swept values (`JobConfig.group`, `params`).
+    public var group: String?
+    public var params: [String: Double]?
+    /// Why a succeeded job stopped before its budget (`early-stopped at step N`).
+    public var stopReason: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id, name, state, attempt
@@ -84,6 +89,8 @@ public struct JobStatus: Codable, Sendable, Equatable {
         case dataset
         case datasetSHA256 = "dataset_sha256"
         case lossNetwork = "loss_network"
+        case group, params
+        case stopReason = "stop_reason"
     }
 
     /// Writes every key, `null` for unknown values (scripts may index any key).
@@ -114,6 +121,9 @@ public struct JobStatus: Codable, Sendable, Equatable {
         try c.encode(dataset, forKey: .dataset)
         try c.encode(datasetSHA256, forKey: .datasetSHA256)
         try c.encode(lossNetwork, forKey: .lossNetwork)
+        try c.encode(group, forKey: .group)
+        try c.encode(params, forKey: .params)
+        try c.encode(stopReason, forKey: .stopReason)
     }
 
     public init(id: Int64, name: String, state: JobState, attempt: Int, maxAttempts: Int, step: Int,
@@ -121,7 +131,11 @@ public struct JobStatus: Codable, Sendable, Equatable {
                 content: Double?, style: Double?, total: Double?, imagesPerS: Double?, etaS: Double?,
                 recentTotals: [Double], failureReason: String?, modelSHA256: String?, previewStep: Int?,
                 createdAt: Date, updatedAt: Date, dataset: String? = nil, datasetSHA256: String? = nil,
-                lossNetwork: String? = nil) {
+                lossNetwork: String? = nil, group: String? = nil, params: [String: Double]? = nil,
+                stopReason: String? = nil) {
+        self.group = group
+        self.params = params
+        self.stopReason = stopReason
         self.dataset = dataset
         self.datasetSHA256 = datasetSHA256
         self.lossNetwork = lossNetwork
@@ -242,8 +256,12 @@ public struct JobDetail: Codable, Sendable, Equatable {
     public var config: JobConfig
     public var checkpoints: [CheckpointInfo]
     public var events: [EventInfo]
+    /// The job's validation points, by step.
+    public var validation: [ValidationPoint]
 
-    public init(job: JobStatus, config: JobConfig, checkpoints: [CheckpointInfo], events: [EventInfo]) {
+    public init(job: JobStatus, config: JobConfig, checkpoints: [CheckpointInfo], events: [EventInfo],
+                validation: [ValidationPoint] = []) {
+        self.validation = validation
         self.job = job
         self.config = config
         self.checkpoints = checkpoints

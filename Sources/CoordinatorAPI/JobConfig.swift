@@ -39,14 +39,29 @@ public struct JobConfig: Codable, Sendable, Equatable {
     /// The SHA-256 of that dataset's manifest, set by the coordinator when the job is submitted:
     /// every attempt of the job, on any worker, trains on exactly these bytes in this order.
     public var datasetSHA256: String?
+    /// Sweeps (docs/tuning.md): the style a job of a sweep belongs to (its jobs are named
+    /// `<group>-<k>`), and the values this job takes for the swept parameters, by snake_case key.
+    public var group: String?
+    public var params: [String: Double]?
+    /// Images held out from the end of the dataset's training order and never trained on: at each
+    /// checkpoint and at the end the worker reports their content and style losses. 0: none (and
+    /// what a stored config without the key means, so jobs from before keep their data).
+    public var validationImages: Int
+    /// Stop when validation stops improving (needs `validationImages` > 0).
+    public var earlyStop: EarlyStop?
 
     public init(
         name: String, styleSHA256: String, imageSize: Int = 256, styleSize: Int = 256,
         batchSize: Int = 4, epochs: Int = 1, maxImages: Int? = nil, steps: Int? = nil,
         lr: Double = 1e-3, contentWeight: Double = 1e5, styleWeight: Double = 1e10,
         checkpointEvery: Int = 100, seed: UInt64 = 42, priority: Int = 0, maxAttempts: Int = 3,
-        dataset: String? = nil, datasetSHA256: String? = nil
+        dataset: String? = nil, datasetSHA256: String? = nil, group: String? = nil, params: [String: Double]? = nil,
+        validationImages: Int = 0, earlyStop: EarlyStop? = nil
     ) {
+        self.group = group
+        self.params = params
+        self.validationImages = validationImages
+        self.earlyStop = earlyStop
         self.dataset = dataset
         self.datasetSHA256 = datasetSHA256
         self.name = name
@@ -84,6 +99,9 @@ public struct JobConfig: Codable, Sendable, Equatable {
         case maxAttempts = "max_attempts"
         case dataset
         case datasetSHA256 = "dataset_sha256"
+        case group, params
+        case validationImages = "validation_images"
+        case earlyStop = "early_stop"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -106,6 +124,10 @@ public struct JobConfig: Codable, Sendable, Equatable {
         maxAttempts = try c.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? d.maxAttempts
         dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
         datasetSHA256 = try c.decodeIfPresent(String.self, forKey: .datasetSHA256)
+        group = try c.decodeIfPresent(String.self, forKey: .group)
+        params = try c.decodeIfPresent([String: Double].self, forKey: .params)
+        validationImages = try c.decodeIfPresent(Int.self, forKey: .validationImages) ?? 0
+        earlyStop = try c.decodeIfPresent(EarlyStop.self, forKey: .earlyStop)
     }
 }
 
@@ -146,6 +168,25 @@ extension JobConfig {
         if let dataset, let p = Self.nameProblem(dataset) { out.append("dataset: \(p)") }
         if let datasetSHA256, !Self.isSHA256(datasetSHA256) {
             out.append("dataset_sha256: expected 64 lowercase hex digits, got \"\(Self.shown(datasetSHA256))\"")
+        }
+        if let group, let p = Self.nameProblem(group) { out.append("group: \(p)") }
+        if let params {
+            if params.count > JobLimits.params { out.append("params: more than \(JobLimits.params) entries") }
+            for (key, value) in params.sorted(by: { $0.key < $1.key }) {
+                if key.isEmpty || key.utf8.count > 64 || !key.utf8.allSatisfy({ (97...122).contains($0) || $0 == 95 || (48...57).contains($0) }) {
+                    out.append("params: key \"\(Self.shown(key))\" is not a snake_case parameter name")
+                } else if !value.isFinite {
+                    out.append("params.\(key): must be a finite number, got \(value)")
+                }
+            }
+        }
+        within("validation_images", validationImages, JobLimits.validationImages)
+        if let e = earlyStop {
+            within("early_stop.patience", e.patience, JobLimits.patience)
+            if !(e.minDelta.isFinite && e.minDelta >= 0 && e.minDelta < 1) {
+                out.append("early_stop.min_delta: must be from 0 to less than 1 (a relative improvement), got \(e.minDelta)")
+            }
+            if validationImages == 0 { out.append("early_stop: needs validation_images > 0") }
         }
         if !(lr.isFinite && lr > 0) { out.append("lr: must be a positive number, got \(lr)") }
         if !(contentWeight.isFinite && contentWeight >= 0) {
@@ -207,8 +248,40 @@ public enum JobLimits {
     public static let steps = 1...100_000_000
     public static let checkpointEvery = 1...100_000_000
     public static let maxAttempts = 1...20
+    /// Held-out validation images of a job.
+    public static let validationImages = 0...1024
+    /// Early stopping's patience, in checkpoints.
+    public static let patience = 1...1000
+    /// Swept parameters of one job.
+    public static let params = 32
     public static let priority = -1_000_000...1_000_000
     /// The largest step or image count a report may carry (about 10^12: far beyond any real
     /// run, far below where arithmetic on it could overflow).
     public static let maxCount = 1 << 40
+}
+
+// MARK: - Early stopping
+
+/// `"early_stop": {"patience": P, "min_delta": D}`: the job ends when the weighted validation
+/// total has not improved on its best by a relative `minDelta` for `patience` checkpoints; its
+/// model is then the best checkpoint's.
+public struct EarlyStop: Codable, Sendable, Equatable {
+    public var patience: Int
+    public var minDelta: Double
+
+    public init(patience: Int, minDelta: Double = 0) {
+        self.patience = patience
+        self.minDelta = minDelta
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case patience
+        case minDelta = "min_delta"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        patience = try c.decode(Int.self, forKey: .patience)
+        minDelta = try c.decodeIfPresent(Double.self, forKey: .minDelta) ?? 0
+    }
 }

@@ -33,10 +33,16 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
     /// The manifest the job trains on (`config.datasetSHA256`), for a worker to fetch with its
     /// shards; nil when the coordinator serves no dataset (the worker's `--dataset DIR` is used).
     public var dataset: DatasetRef?
+    /// The validation points recorded so far (a resumed attempt continues early stopping's
+    /// count from them), and the checkpoint with the best weighted validation total.
+    public var validation: [ValidationPoint]
+    public var best: CheckpointInfo?
 
     public init(jobID: Int64, config: JobConfig, token: String, leaseSeconds: Double,
                 leaseExpiresAt: Date, attempt: Int, checkpoint: CheckpointInfo?, vgg: WeightsInfo? = nil,
-                dataset: DatasetRef? = nil) {
+                dataset: DatasetRef? = nil, validation: [ValidationPoint] = [], best: CheckpointInfo? = nil) {
+        self.validation = validation
+        self.best = best
         self.vgg = vgg
         self.dataset = dataset
         self.jobID = jobID
@@ -53,7 +59,22 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
         case config, token
         case leaseSeconds = "lease_seconds"
         case leaseExpiresAt = "lease_expires_at"
-        case attempt, checkpoint, vgg, dataset
+        case attempt, checkpoint, vgg, dataset, validation, best
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        jobID = try c.decode(Int64.self, forKey: .jobID)
+        config = try c.decode(JobConfig.self, forKey: .config)
+        token = try c.decode(String.self, forKey: .token)
+        leaseSeconds = try c.decode(Double.self, forKey: .leaseSeconds)
+        leaseExpiresAt = try c.decode(Date.self, forKey: .leaseExpiresAt)
+        attempt = try c.decode(Int.self, forKey: .attempt)
+        checkpoint = try c.decodeIfPresent(CheckpointInfo.self, forKey: .checkpoint)
+        vgg = try c.decodeIfPresent(WeightsInfo.self, forKey: .vgg)
+        dataset = try c.decodeIfPresent(DatasetRef.self, forKey: .dataset)
+        validation = try c.decodeIfPresent([ValidationPoint].self, forKey: .validation) ?? []
+        best = try c.decodeIfPresent(CheckpointInfo.self, forKey: .best)
     }
 
     /// Writes `"checkpoint": null` for a fresh start (and `"vgg"` only when there is one).
@@ -68,6 +89,8 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
         try c.encode(checkpoint, forKey: .checkpoint)
         try c.encodeIfPresent(vgg, forKey: .vgg)
         try c.encodeIfPresent(dataset, forKey: .dataset)
+        if !validation.isEmpty { try c.encode(validation, forKey: .validation) }
+        try c.encodeIfPresent(best, forKey: .best)
     }
 }
 
@@ -122,10 +145,13 @@ public struct HeartbeatRequest: Codable, Sendable, Equatable {
     /// The loss network this attempt trains with, e.g. `vgg16 sha256:397923af…` or
     /// `random-vgg seed 0` (stored with the job; `--random-vgg` is thereby on record).
     public var lossNetwork: String?
+    /// Validation points not yet acknowledged (one per checkpoint).
+    public var validation: [ValidationPoint]
 
     public init(token: String, step: Int, imagesDone: Int, imagesPerS: Double? = nil,
                 stepsTotal: Int? = nil, imagesTotal: Int? = nil, lossPoints: [LossPoint] = [],
-                lossNetwork: String? = nil) {
+                lossNetwork: String? = nil, validation: [ValidationPoint] = []) {
+        self.validation = validation
         self.lossNetwork = lossNetwork
         self.token = token
         self.step = step
@@ -144,6 +170,7 @@ public struct HeartbeatRequest: Codable, Sendable, Equatable {
         case imagesTotal = "images_total"
         case lossPoints = "loss_points"
         case lossNetwork = "loss_network"
+        case validation
     }
 
     public init(from decoder: any Decoder) throws {
@@ -156,6 +183,7 @@ public struct HeartbeatRequest: Codable, Sendable, Equatable {
         imagesTotal = try c.decodeIfPresent(Int.self, forKey: .imagesTotal)
         lossPoints = try c.decodeIfPresent([LossPoint].self, forKey: .lossPoints) ?? []
         lossNetwork = try c.decodeIfPresent(String.self, forKey: .lossNetwork)
+        validation = try c.decodeIfPresent([ValidationPoint].self, forKey: .validation) ?? []
     }
 
     public var progress: JobProgress {
@@ -208,9 +236,15 @@ public struct CompleteRequest: Codable, Sendable {
     public var step: Int?
     public var imagesDone: Int?
     public var lossPoints: [LossPoint]?
+    /// The last validation points (the final one at the end of training).
+    public var validation: [ValidationPoint]?
+    /// Set when early stopping ended the job at `step`: the model is the checkpoint of this step's.
+    public var bestStep: Int?
 
     public init(token: String, modelSHA256: String, step: Int? = nil, imagesDone: Int? = nil,
-                lossPoints: [LossPoint]? = nil) {
+                lossPoints: [LossPoint]? = nil, validation: [ValidationPoint]? = nil, bestStep: Int? = nil) {
+        self.validation = validation
+        self.bestStep = bestStep
         self.token = token
         self.modelSHA256 = modelSHA256
         self.step = step
@@ -224,6 +258,8 @@ public struct CompleteRequest: Codable, Sendable {
         case step
         case imagesDone = "images_done"
         case lossPoints = "loss_points"
+        case validation
+        case bestStep = "best_step"
     }
 }
 

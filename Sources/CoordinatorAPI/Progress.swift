@@ -54,3 +54,33 @@ public struct JobProgress: Codable, Sendable, Equatable {
         self.imagesTotal = imagesTotal
     }
 }
+
+// MARK: - Validation
+
+/// The losses of a job's held-out validation images at one step (docs/tuning.md): the mean
+/// content and style terms over the images, unweighted (comparable across jobs with other
+/// weights) and multiplied by the job's weights (what training minimises).
+public struct ValidationPoint: Codable, Sendable, Equatable {
+    public var step: Int
+    public var content: Double
+    public var style: Double
+    public var contentWeighted: Double
+    public var styleWeighted: Double
+
+    public init(step: Int, content: Double, style: Double, contentWeighted: Double, styleWeighted: Double) {
+        self.step = step
+        self.content = content
+        self.style = style
+        self.contentWeighted = contentWeighted
+        self.styleWeighted = styleWeighted
+    }
+
+    /// The weighted total, which early stopping watches.
+    public var total: Double { contentWeighted + styleWeighted }
+
+    enum CodingKeys: String, CodingKey {
+        case step, content, style
+        case contentWeighted = "content_weighted"
+        case styleWeighted = "style_weighted"
+    }
+}

@@ -258,7 +258,7 @@ final class ServedDatasetTests: XCTestCase {
     func testABadCacheBoundIsRefusedWithTheReason() throws {
         let cluster = try makeCluster(serving: false)
         for bad in ["lots", "-5G", "1e30", "12Q"] {
-            let worker = try cluster.startWorker("w-\(clusters.count)", extra: ["--cache-max-bytes", bad], localDataset: false)
+            let worker = try cluster.startWorker("w-\(clusters.count)", extra: ["--cache-max-bytes=\(bad)"], localDataset: false)
             XCTAssertNotNil(worker.waitForExit(timeout: 30))
             XCTAssertNotEqual(worker.process.terminationStatus, 0)
             XCTAssertTrue(worker.stderr.contains("--cache-max-bytes: expected a byte count"), "\(bad): \(worker.stderr)")
