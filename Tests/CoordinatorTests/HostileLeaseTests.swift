@@ -35,28 +35,9 @@ final class HostileLeaseTests: XCTestCase {
                 try db.execute(sql: "UPDATE jobs SET config_json = ?, priority = 10 WHERE id = ?", arguments: [poison, ids[0]])
             }
 
-            let worker = Process()
-            worker.executableURL = Self.workerBinary
-            worker.arguments = ["--coordinator", "127.0.0.1:\(client.port!)", "--dataset", dataset.path, "--random-vgg",
-                                "--name", "w1", "--threads", "1", "--work-dir", work.appendingPathComponent("w").path]
-            var env = ProcessInfo.processInfo.environment
-            env["ORCHESTRATOR_TOKEN"] = Harness.token
-            worker.environment = env
-            let log = work.appendingPathComponent("worker.log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
-            worker.standardError = try FileHandle(forWritingTo: log)
-            try worker.run()
+            let (worker, text) = try await Self.runWorker(port: client.port!, store: h.store, work: work,
+                                                          extra: ["--dataset", dataset.path])
             defer { if worker.isRunning { worker.terminate(); worker.waitUntilExit() } }
-
-            let deadline = Date().addingTimeInterval(120)
-            var states: [JobState] = []
-            while Date() < deadline {
-                states = try await h.store.jobs().sorted { $0.job.id < $1.job.id }.map(\.job.state)
-                if states.allSatisfy(\.isTerminal) { break }
-                try await Task.sleep(nanoseconds: 100_000_000)
-            }
-            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            XCTAssertEqual(states, [.failed, .succeeded], text)
             XCTAssertTrue(worker.isRunning, "the worker is still running after the poison job: \(text)")
             let failed = try await h.store.job(id: ids[0])
             let reason = failed?.failureReason ?? ""
@@ -104,29 +85,9 @@ final class HostileLeaseTests: XCTestCase {
                 try db.execute(sql: "UPDATE jobs SET config_json = ?, priority = 10 WHERE id = ?", arguments: [json, ids[0]])
             }
 
-            let worker = Process()
-            worker.executableURL = Self.workerBinary
-            worker.arguments = ["--coordinator", "127.0.0.1:\(client.port!)", "--random-vgg", "--name", "w1", "--threads", "1",
-                                "--work-dir", work.appendingPathComponent("w").path,
-                                "--cache-dir", work.appendingPathComponent("cache").path]
-            var env = ProcessInfo.processInfo.environment
-            env["ORCHESTRATOR_TOKEN"] = Harness.token
-            worker.environment = env
-            let log = work.appendingPathComponent("worker.log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
-            worker.standardError = try FileHandle(forWritingTo: log)
-            try worker.run()
+            let (worker, text) = try await Self.runWorker(port: client.port!, store: h.store, work: work,
+                                                          extra: ["--cache-dir", work.appendingPathComponent("cache").path])
             defer { if worker.isRunning { worker.terminate(); worker.waitUntilExit() } }
-
-            let deadline = Date().addingTimeInterval(120)
-            var states: [JobState] = []
-            while Date() < deadline {
-                states = try await h.store.jobs().sorted { $0.job.id < $1.job.id }.map(\.job.state)
-                if states.allSatisfy(\.isTerminal) { break }
-                try await Task.sleep(nanoseconds: 100_000_000)
-            }
-            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            XCTAssertEqual(states, [.failed, .succeeded], text)
             XCTAssertTrue(worker.isRunning, "the worker is still running: \(text)")
             let poisoned = try await h.store.job(id: ids[0])
             XCTAssertEqual(poisoned?.attempt, 1, "not retried: every worker would refuse it")
@@ -134,5 +95,33 @@ final class HostileLeaseTests: XCTestCase {
             XCTAssertTrue(reason.contains("is not usable: invalid dataset manifest"), reason)
             XCTAssertTrue(reason.contains("totals"), reason)
         }
+    }
+
+    /// Starts a worker (random VGG16, one thread) against the coordinator on `port` and waits
+    /// until the store's jobs have all ended (two minutes at most); asserts they ended failed
+    /// then succeeded. Returns the still running process and its log.
+    static func runWorker(port: Int, store: JobStore, work: URL, extra: [String],
+                          file: StaticString = #filePath, line: UInt = #line) async throws -> (Process, String) {
+        let worker = Process()
+        worker.executableURL = workerBinary
+        worker.arguments = ["--coordinator", "127.0.0.1:\(port)", "--random-vgg", "--name", "w1", "--threads", "1",
+                            "--work-dir", work.appendingPathComponent("w").path] + extra
+        var env = ProcessInfo.processInfo.environment
+        env["ORCHESTRATOR_TOKEN"] = Harness.token
+        worker.environment = env
+        let log = work.appendingPathComponent("worker.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        worker.standardError = try FileHandle(forWritingTo: log)
+        try worker.run()
+        let deadline = Date().addingTimeInterval(120)
+        var states: [JobState] = []
+        while Date() < deadline {
+            states = try await store.jobs().sorted { $0.job.id < $1.job.id }.map(\.job.state)
+            if states.allSatisfy(\.isTerminal) { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        XCTAssertEqual(states, [.failed, .succeeded], text, file: file, line: line)
+        return (worker, text)
     }
 }
