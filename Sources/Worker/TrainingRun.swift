@@ -222,8 +222,9 @@ final class TrainingRun: @unchecked Sendable {
             return .stopped
         } catch let error as TrainingError {
             switch error {
-            case .nonFiniteLoss, .invalidOption: return .failed(reason: error.description, retryable: false)
-            case .emptyDataset: return .failed(reason: error.description, retryable: true)
+            case .nonFiniteLoss, .invalidOption, .diverged: return .failed(reason: error.description, retryable: false)
+            // A worker's own --dataset folder may hold fewer images than another's.
+            case .emptyDataset, .tooFewImages: return .failed(reason: error.description, retryable: true)
             }
         } catch {
             let text = String(describing: error)
