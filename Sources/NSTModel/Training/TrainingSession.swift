@@ -10,6 +10,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// When set, overrides `epochs`: the data is cycled until this many steps are done.
     public var steps: Int?
     public var maxImages: Int?
+    /// Images held out from the end of the sorted data (`HeldOutSplit`); 0: none.
+    public var validationImages = 0
     public var lr = 1e-3
     public var contentWeight = 1e5
     public var styleWeight = 1e10
