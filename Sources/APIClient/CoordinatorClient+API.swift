@@ -202,9 +202,11 @@ extension CoordinatorClient {
     /// Marks the job succeeded with its uploaded model, with the last progress and loss points.
     @discardableResult
     public func complete(jobID: Int64, token: String, modelSHA256: String, step: Int, imagesDone: Int,
-                         lossPoints: [LossPoint] = []) async throws -> JobStatus {
+                         lossPoints: [LossPoint] = [], validation: [ValidationPoint] = [],
+                         bestStep: Int? = nil) async throws -> JobStatus {
         let body = CompleteRequest(token: token, modelSHA256: modelSHA256, step: step, imagesDone: imagesDone,
-                                   lossPoints: lossPoints)
+                                   lossPoints: lossPoints, validation: validation.isEmpty ? nil : validation,
+                                   bestStep: bestStep)
         return try await call(.POST, "/v1/jobs/\(jobID)/complete", json: body, as: JobStatus.self)
     }
 

@@ -20,6 +20,7 @@ extension JobStatus {
                   modelSHA256: job.modelSHA256, previewStep: job.previewSHA256 == nil ? nil : job.previewStep,
                   createdAt: job.createdAt, updatedAt: job.updatedAt, dataset: job.config.dataset,
                   datasetSHA256: job.config.datasetSHA256, lossNetwork: job.lossNetwork)
+        stopReason = job.stopReason
     }
 
     /// How many total losses `recent_totals` holds at most.

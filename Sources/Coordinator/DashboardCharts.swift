@@ -6,13 +6,18 @@ import JobStore
 
 extension DashboardPage {
     /// Content, style and total loss against step, log-scaled (the terms differ by orders of
-    /// magnitude), each line drawn through at most `maxChartPoints` points.
-    static func lossChart(_ all: [LossPoint]) -> String {
+    /// magnitude), each line drawn through at most `maxChartPoints` points; with validation
+    /// points, their weighted total as a dashed line with a marker per point.
+    static func lossChart(_ all: [LossPoint], validation allValidation: [ValidationPoint] = []) -> String {
         let w = 440.0, hgt = 210.0, left = 50.0, right = 10.0, top = 10.0, bottom = 26.0
         let points = downsample(all, to: maxChartPoints)
+        let validation = allValidation.count <= maxChartPoints ? allValidation
+            : (0..<maxChartPoints).map { allValidation[$0 * (allValidation.count - 1) / (maxChartPoints - 1)] }
         let series: [(String, KeyPath<LossPoint, Double>)] = [("content", \.content), ("style", \.style), ("total", \.total)]
-        let values = points.flatMap { p in series.map { p[keyPath: $0.1] } }.filter { $0 > 0 && $0.isFinite }
-        guard let lo = values.min(), let hi = values.max(), let last = points.last, let first = points.first else {
+        let values = (points.flatMap { p in series.map { p[keyPath: $0.1] } } + validation.map(\.total))
+            .filter { $0 > 0 && $0.isFinite }
+        let steps = points.map(\.step) + validation.map(\.step)
+        guard let lo = values.min(), let hi = values.max(), let last = steps.max(), let first = steps.min() else {
             // A short empty frame: queued jobs take little room.
             return "<svg class=\"loss\" viewBox=\"0 0 \(Int(w)) 60\" role=\"img\" aria-label=\"no losses yet\">"
                 + "<rect x=\"\(left)\" y=\"4\" width=\"\(w - left - right)\" height=\"52\" class=\"plot\"/>"
@@ -22,7 +27,7 @@ extension DashboardPage {
         svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(w - left - right)\" height=\"\(hgt - top - bottom)\" class=\"plot\"/>"
         // A little margin keeps flat curves off the frame.
         let y0 = log10(lo) - 0.05, y1 = max(log10(hi) + 0.05, log10(lo) + 0.3)
-        let s0 = Double(first.step), s1 = max(Double(last.step), s0 + 1, s0.nextUp)
+        let s0 = Double(first), s1 = max(Double(last), s0 + 1, s0.nextUp)
         func x(_ step: Double) -> Double { left + (step - s0) / (s1 - s0) * (w - left - right) }
         func y(_ v: Double) -> Double { top + (1 - (log10(v) - y0) / (y1 - y0)) * (hgt - top - bottom) }
         let ticks = logTicks(from: y0, to: y1)
@@ -43,6 +48,17 @@ extension DashboardPage {
             let pts = points.filter { $0[keyPath: key] > 0 && $0[keyPath: key].isFinite }
                 .map { String(format: "%.1f,%.1f", x(Double($0.step)), y($0[keyPath: key])) }.joined(separator: " ")
             svg += "<polyline class=\"line \(name)\" points=\"\(pts)\"><title>\(name) loss</title></polyline>"
+        }
+        let held = validation.filter { $0.total > 0 && $0.total.isFinite }
+        if !held.isEmpty {
+            let pts = held.map { String(format: "%.1f,%.1f", x(Double($0.step)), y($0.total)) }
+            svg += "<polyline class=\"line validation\" points=\"\(pts.joined(separator: " "))\"><title>validation total</title></polyline>"
+            for (p, xy) in zip(held, pts) {
+                let c = xy.split(separator: ",")
+                svg += "<circle class=\"validation\" cx=\"\(c[0])\" cy=\"\(c[1])\" r=\"2.6\"><title>"
+                    + String(format: "validation at step %d: %.4g (content %.4g, style %.4g unweighted)", p.step, p.total, p.content, p.style)
+                    + "</title></circle>"
+            }
         }
         return svg + "</svg>"
     }
@@ -149,6 +165,8 @@ extension DashboardPage {
     svg.loss .axis,svg.loss .muted{fill:var(--muted);font-size:10px;font-variant-numeric:tabular-nums}
     svg.loss .line{fill:none;stroke-width:1.5;stroke-linejoin:round} .line.total{stroke:var(--total);stroke-width:1.8}
     .line.content{stroke:var(--content)} .line.style{stroke:var(--style)}
+    .line.validation{stroke:#e6e6e6;stroke-dasharray:4 3;stroke-width:1.4} circle.validation{fill:#e6e6e6}
+    tr.reason.stopped td{color:var(--muted)}
     footer{margin:22px 20px;color:#6e7681;font-size:12px} .empty{color:var(--muted)}
     """
 }

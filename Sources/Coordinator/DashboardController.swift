@@ -150,7 +150,7 @@ struct DashboardController: Sendable {
         let statuses = summaries.map { summary in
             JobStatus(job: summary.job, latest: summary.latestLoss, totals: (totals[summary.job.id] ?? []).map(\.total))
         }
-        return DashboardPage.Input(jobs: statuses, losses: losses, now: now)
+        return DashboardPage.Input(jobs: statuses, losses: losses, validation: try await core.store.validationPointsByJob(), now: now)
     }
 
     // MARK: - Answers

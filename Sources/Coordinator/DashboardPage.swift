@@ -12,14 +12,16 @@ public enum DashboardPage {
         public var jobs: [JobStatus]
         /// Each job's loss curve (the charts draw at most `maxChartPoints` of it).
         public var losses: [Int64: [LossPoint]]
+        /// Each job's validation points (their weighted totals are drawn beside the training total).
+        public var validation: [Int64: [ValidationPoint]]
         public var refreshSeconds: Int
         public var now: Date
         /// Show the log-out button (the page was opened with a dashboard session).
         public var logout: Bool
 
-        public init(jobs: [JobStatus], losses: [Int64: [LossPoint]], refreshSeconds: Int = 5, now: Date,
-                    logout: Bool = false) {
-            self.jobs = jobs; self.losses = losses; self.logout = logout
+        public init(jobs: [JobStatus], losses: [Int64: [LossPoint]], validation: [Int64: [ValidationPoint]] = [:],
+                    refreshSeconds: Int = 5, now: Date, logout: Bool = false) {
+            self.jobs = jobs; self.losses = losses; self.validation = validation; self.logout = logout
             self.refreshSeconds = refreshSeconds; self.now = now
         }
     }
@@ -64,7 +66,7 @@ public enum DashboardPage {
             html += "<figure class=\"chart\" id=\"chart-\(j.id)\"><figcaption><span class=\"name\">\(escape(j.name))</span>"
             html += " <span class=\"badge \(j.state.rawValue)\">\(j.state.rawValue)</span>"
             html += legend(j) + "</figcaption>"
-            html += lossChart(input.losses[j.id] ?? [])
+            html += lossChart(input.losses[j.id] ?? [], validation: input.validation[j.id] ?? [])
             html += "</figure>\n"
         }
         if input.jobs.isEmpty { html += "<p class=\"empty\">No jobs yet: submit some with <code>orchestrator submit</code>.</p>" }
@@ -105,6 +107,9 @@ public enum DashboardPage {
             h += "<td class=\"num\">\(j.attempt)/\(j.maxAttempts)</td></tr>\n"
             if let reason = j.failureReason, j.state == .failed {
                 h += "<tr class=\"reason\"><td></td><td colspan=\"11\">\(escape(reason))</td></tr>\n"
+            }
+            if let reason = j.stopReason, j.state == .succeeded {
+                h += "<tr class=\"reason stopped\"><td></td><td colspan=\"11\">\(escape(reason))</td></tr>\n"
             }
         }
         if jobs.isEmpty { h += "<tr><td colspan=\"12\" class=\"empty\">No jobs.</td></tr>" }

@@ -57,7 +57,8 @@ struct JobsController: Sendable {
         let job = try await core.requireJob(try context.jobID())
         let detail = JobDetail(job: try await core.status(of: job), config: job.config,
                                checkpoints: try await core.store.checkpoints(jobID: job.id).map(CheckpointInfo.init),
-                               events: try await core.store.events(jobID: job.id).map(EventInfo.init))
+                               events: try await core.store.events(jobID: job.id).map(EventInfo.init),
+                               validation: try await core.store.validationPoints(jobID: job.id))
         return try json(detail)
     }
 

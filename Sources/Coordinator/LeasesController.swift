@@ -45,14 +45,16 @@ struct LeasesController: Sendable {
                                       leaseSeconds: job.leaseSeconds ?? core.config.leaseSeconds,
                                       leaseExpiresAt: lease.expiresAt, attempt: job.attempt,
                                       checkpoint: lease.checkpoint.map(CheckpointInfo.init), vgg: core.config.lossNetwork,
-                                      dataset: dataset))
+                                      dataset: dataset, validation: lease.validation,
+                                      best: lease.best.map(CheckpointInfo.init)))
     }
 
     @Sendable func heartbeat(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let id = try context.jobID()
         let body = try await request.decodeJSON(HeartbeatRequest.self, limit: core.config.maxJSONBytes)
         switch try await core.store.heartbeat(jobID: id, token: body.token, progress: body.progress,
-                                              lossPoints: body.lossPoints, lossNetwork: body.lossNetwork) {
+                                              lossPoints: body.lossPoints, lossNetwork: body.lossNetwork,
+                                              validation: body.validation) {
         case .continue(let expiry):
             core.metrics.heartbeat()
             return try json(HeartbeatResponse.continue(expiresAt: expiry))
@@ -101,7 +103,8 @@ struct LeasesController: Sendable {
             progress = JobProgress(step: step, imagesDone: images)
         }
         let job = try await core.store.completeJob(jobID: id, token: body.token, modelSHA256: sha, modelSize: size,
-                                                   finalProgress: progress, lossPoints: body.lossPoints ?? [])
+                                                   finalProgress: progress, lossPoints: body.lossPoints ?? [],
+                                                   validation: body.validation ?? [], bestStep: body.bestStep)
         core.logger.info("job \(id) (\(job.name)) succeeded at step \(job.step), model \(sha.prefix(12))")
         return try json(try await core.status(of: job))
     }

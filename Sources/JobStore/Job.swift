@@ -59,6 +59,8 @@ public struct Job: Codable, Sendable, Equatable, Identifiable {
     /// The loss network the latest heartbeat named (migration "v5"), e.g. `vgg16 sha256:397923af…`
     /// or `random-vgg seed 0`: what the model was trained against is on record.
     public var lossNetwork: String?
+    /// Why a succeeded job stopped before its budget (migration "v6"): `early-stopped at step N (best step M)`.
+    public var stopReason: String?
 
     enum CodingKeys: String, CodingKey {
         case id, name
@@ -87,6 +89,7 @@ public struct Job: Codable, Sendable, Equatable, Identifiable {
         case previewStep = "preview_step"
         case leaseCredentialID = "lease_credential_id"
         case lossNetwork = "loss_network"
+        case stopReason = "stop_reason"
     }
 }
 

@@ -11,13 +11,18 @@ extension JobStore {
     /// - Throws: `staleLease`, `notFound`, `invalidReport`.
     @discardableResult
     public func completeJob(jobID: Int64, token: String, modelSHA256: String, modelSize: Int64,
-                            finalProgress: JobProgress? = nil, lossPoints: [LossPoint] = []) async throws -> Job {
+                            finalProgress: JobProgress? = nil, lossPoints: [LossPoint] = [],
+                            validation: [ValidationPoint] = [], bestStep: Int? = nil) async throws -> Job {
         guard JobConfig.isSHA256(modelSHA256), modelSize >= 0 else {
             throw StoreError.invalidReport(jobID: jobID, reason:
                 "model digest must be 64 lowercase hex digits and its size >= 0")
         }
         if let finalProgress { try Self.check(finalProgress, jobID: jobID) }
         try Self.check(lossPoints, jobID: jobID)
+        try Self.check(validation, jobID: jobID)
+        if let bestStep, !(0...JobLimits.maxCount).contains(bestStep) {
+            throw StoreError.invalidReport(jobID: jobID, reason: "best_step must be from 0 to \(JobLimits.maxCount), got \(bestStep)")
+        }
         return try await writeCommitting("completeJob") { db, now in
             if let done = try Job.fetchOne(db, key: jobID), done.state == .succeeded,
                constantTimeEqual(done.leaseToken, token), done.modelSHA256 == modelSHA256 {
@@ -28,11 +33,18 @@ extension JobStore {
             case .success(let fenced): job = fenced
             case .failure(let refusal): return .failure(refusal)
             }
-            if let refusal = Self.pastTheEnd((finalProgress.map { [$0.step] } ?? []) + lossPoints.map(\.step), job: job,
+            if let refusal = Self.pastTheEnd((finalProgress.map { [$0.step] } ?? []) + lossPoints.map(\.step)
+                                                + validation.map(\.step), job: job,
                                              reportedTotal: finalProgress?.stepsTotal) {
                 return .failure(refusal)
             }
             if let finalProgress { Self.apply(finalProgress, to: &job) }
+            if let bestStep {
+                guard bestStep <= job.step else {
+                    return .failure(.invalidReport(jobID: jobID, reason: "best_step \(bestStep) is after the last step \(job.step)"))
+                }
+                job.stopReason = "early-stopped at step \(job.step) (best step \(bestStep))"
+            }
             job.state = .succeeded
             job.modelSHA256 = modelSHA256
             job.modelSize = modelSize
@@ -41,9 +53,10 @@ extension JobStore {
             job.updatedAt = now
             try job.update(db)
             try Self.insert(lossPoints, jobID: jobID, db)
+            try Self.insert(validation, jobID: jobID, db)
             try Self.detachWorker(db, jobID: jobID)
             try Self.recordEvent(db, job: jobID, at: now, kind: .completed, from: .running, to: .succeeded,
-                                 reason: "model sha256 \(modelSHA256.prefix(12)), \(modelSize) bytes",
+                                 reason: (job.stopReason.map { "\($0), " } ?? "") + "model sha256 \(modelSHA256.prefix(12)), \(modelSize) bytes",
                                  worker: job.leaseOwner)
             return .success(job)
         }

@@ -56,13 +56,17 @@ extension JobStore {
             try job.update(db)
             try LossPointRecord.filter(LossPointRecord.Columns.jobID == job.id)
                 .filter(LossPointRecord.Columns.step > resume).deleteAll(db)
+            // Points past the resume step belong to steps this attempt trains again.
+            try ValidationPointRecord.filter(ValidationPointRecord.Columns.jobID == job.id)
+                .filter(ValidationPointRecord.Columns.step > resume).deleteAll(db)
             try db.execute(sql: "UPDATE workers SET current_job_id = ? WHERE name = ?",
                            arguments: [job.id, worker])
             let start = resume > 0 ? "resuming from the checkpoint at step \(resume)" : "starting at step 0"
             try Self.recordEvent(db, job: job.id, at: now, kind: .leased, from: .queued, to: .running,
                                  reason: "attempt \(job.attempt) of \(job.maxAttempts), \(start)",
                                  worker: worker)
-            return Lease(job: job, token: token, expiresAt: expiry, checkpoint: checkpoint)
+            return Lease(job: job, token: token, expiresAt: expiry, checkpoint: checkpoint,
+                         validation: try Self.validationPoints(db, jobID: job.id), best: try Self.bestCheckpoint(db, jobID: job.id))
         }
     }
 

@@ -22,9 +22,11 @@ extension JobStore {
     ///   was cancelled while this token held it.
     /// - Throws: `staleLease`, `notFound`, `invalidReport` (negative counts, non-finite losses).
     public func heartbeat(jobID: Int64, token: String, progress: JobProgress,
-                          lossPoints: [LossPoint] = [], lossNetwork: String? = nil) async throws -> HeartbeatResult {
+                          lossPoints: [LossPoint] = [], lossNetwork: String? = nil,
+                          validation: [ValidationPoint] = []) async throws -> HeartbeatResult {
         try Self.check(progress, jobID: jobID)
         try Self.check(lossPoints, jobID: jobID)
+        try Self.check(validation, jobID: jobID)
         let defaultDuration = leaseDuration
         return try await writeCommitting("heartbeat") { db, now in
             if let job = try Job.fetchOne(db, key: jobID), job.state == .cancelled, constantTimeEqual(job.leaseToken, token) {
@@ -35,7 +37,7 @@ extension JobStore {
             case .success(let fenced): job = fenced
             case .failure(let refusal): return .failure(refusal)
             }
-            if let refusal = Self.pastTheEnd([progress.step] + lossPoints.map(\.step), job: job,
+            if let refusal = Self.pastTheEnd([progress.step] + lossPoints.map(\.step) + validation.map(\.step), job: job,
                                              reportedTotal: progress.stepsTotal) {
                 return .failure(refusal)
             }
@@ -46,6 +48,7 @@ extension JobStore {
             job.updatedAt = now
             try job.update(db)
             try Self.insert(lossPoints, jobID: jobID, db)
+            try Self.insert(validation, jobID: jobID, db)
             try db.execute(sql: "UPDATE workers SET last_seen = ? WHERE name = ?",
                            arguments: [now.timeIntervalSince1970, job.leaseOwner])
             return .success(.continue(leaseExpiresAt: expiry))

@@ -23,7 +23,8 @@ extension JobStore {
     /// still train pins and the coordinator no longer serves, in one write transaction, and
     /// returns them with the digests still referenced:
     /// - a queued or running job keeps its latest `keepLatest` checkpoints (by step; its
-    ///   `latestCheckpointID`, the one a lease resumes from, always among them);
+    ///   `latestCheckpointID`, the one a lease resumes from, always among them), and the
+    ///   checkpoint of its best validation step (early stopping's model, issue 14);
     /// - a failed or cancelled job keeps its latest checkpoint only, so that `retryJob` queues
     ///   it to resume from there;
     /// - a succeeded job keeps none: its model is the result (its `latestCheckpointID` is
@@ -76,10 +77,11 @@ extension JobStore {
         try CheckpointRecord.fetchAll(db, sql: """
             SELECT id, job_id, step, images_seen, sha256, size, path, created_at FROM (
                 SELECT c.*, j.state AS job_state, j.latest_checkpoint_id AS latest_id,
-                       ROW_NUMBER() OVER (PARTITION BY c.job_id ORDER BY c.step DESC) AS newest_rank
+                       ROW_NUMBER() OVER (PARTITION BY c.job_id ORDER BY c.step DESC) AS newest_rank,
+                       \(bestValidationStepSQL(jobColumn: "c.job_id")) AS best_step
                 FROM checkpoints c JOIN jobs j ON j.id = c.job_id)
             WHERE job_state = 'succeeded'
-               OR (id IS NOT latest_id AND (job_state IN ('failed', 'cancelled') OR newest_rank > ?))
+               OR (id IS NOT latest_id AND (job_state IN ('failed', 'cancelled') OR (newest_rank > ? AND step IS NOT best_step)))
             ORDER BY job_id, step
             """, arguments: [keepLatest])
     }

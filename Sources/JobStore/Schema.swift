@@ -166,6 +166,24 @@ extension JobStore {
             }
         }
 
+        migrator.registerMigration("v6") { db in
+            // Validation (issue 14): the held-out losses at each checkpoint and at the end,
+            // unweighted and weighted, one row per step; and why a succeeded job stopped early.
+            try db.create(table: "validation_points") { t in
+                t.column("job_id", .integer).notNull()
+                    .references("jobs", column: "id", onDelete: .cascade)
+                t.column("step", .integer).notNull()
+                t.column("content", .double).notNull()
+                t.column("style", .double).notNull()
+                t.column("content_weighted", .double).notNull()
+                t.column("style_weighted", .double).notNull()
+                t.primaryKey(["job_id", "step"])
+            }
+            try db.alter(table: "jobs") { t in
+                t.add(column: "stop_reason", .text)
+            }
+        }
+
         return migrator
     }
 }

@@ -20,6 +20,9 @@ public struct Lease: Sendable, Equatable {
     public var expiresAt: Date
     /// The checkpoint to resume from (the job's latest), nil for a fresh start.
     public var checkpoint: CheckpointRecord?
+    /// The job's validation points up to the resume step, and its best checkpoint by them.
+    public var validation: [ValidationPoint] = []
+    public var best: CheckpointRecord?
 }
 
 /// The answer to a heartbeat.

@@ -66,7 +66,9 @@ extension JobDriver {
         }
 
         let images = PackedImages(manifest: manifest, digest: ref.sha256, store: ContentStore(root: context.cache.root),
-                                  inPlace: inPlace, maxImages: c.maxImages)
+                                  inPlace: inPlace,
+                                  // Held-out images come from the end: the cut to max_images is made after them.
+                                  maxImages: c.validationImages > 0 ? nil : c.maxImages)
         let order = Self.shardOrder(manifest, inPlace: inPlace, images: images.count,
                                     startingAt: Self.firstImage(step: lease.checkpoint?.step ?? 0, images: images.count,
                                                                 batch: c.batchSize))

@@ -31,13 +31,16 @@ extension JobDriver {
     func heartbeat() async -> JobEnd? {
         let p = run.progress
         let points = run.unsentLosses(limit: 5_000)
+        let validation = run.unsentValidation()
         lastHeartbeat = monotonicSeconds()
         let request = HeartbeatRequest(token: lease.token, step: p.step, imagesDone: p.images,
                                        imagesPerS: p.imagesPerS, stepsTotal: p.stepsTotal,
-                                       imagesTotal: p.imagesTotal, lossPoints: points, lossNetwork: lossNetworkName)
+                                       imagesTotal: p.imagesTotal, lossPoints: points, lossNetwork: lossNetworkName,
+                                       validation: validation)
         switch await call("heartbeat", { try await client.heartbeat(jobID: jobID, request) }) {
         case .ok(.continue):
             run.acknowledgeLosses(points.count)
+            run.acknowledgeValidation(validation.count)
             return nil
         case .ok(.cancel): return await abandon("cancelled")
         case .retryLater: return nil
@@ -106,14 +109,14 @@ extension JobDriver {
 
     func finish(_ outcome: TrainingOutcome) async -> JobEnd {
         switch outcome {
-        case let .finished(model, preview, step):
+        case let .finished(model, preview, step, bestStep):
             // Training is over, so the supervise loop sends no more heartbeats: every transfer
             // from here on runs beside a keep-alive.
             if let preview {
                 let (_, news) = await withKeepAlive { await self.uploadPreview(preview, step: step) }
                 if let news { return dropped(news) }
             }
-            return await complete(model: model)
+            return await complete(model: model, bestStep: bestStep)
         case let .failed(reason, retryable):
             Log.info("\(label): training failed: \(reason)")
             return await reportFailure(reason: reason, retryable: retryable)
@@ -122,7 +125,7 @@ extension JobDriver {
     }
 
     /// Uploads the model, then `complete` with the last loss points.
-    private func complete(model: URL) async -> JobEnd {
+    private func complete(model: URL, bestStep: Int?) async -> JobEnd {
         var modelSHA: String?
         var refusals = 0
         while true {
@@ -153,13 +156,16 @@ extension JobDriver {
             }
             let p = run.progress
             let points = run.unsentLosses(limit: Int.max)
+            let validation = run.unsentValidation()
             let result = await call("complete") {
                 try await client.complete(jobID: jobID, token: lease.token, modelSHA256: sha,
-                                          step: p.step, imagesDone: p.images, lossPoints: points)
+                                          step: p.step, imagesDone: p.images, lossPoints: points,
+                                          validation: validation, bestStep: bestStep)
             }
             switch result {
             case .ok:
                 run.acknowledgeLosses(points.count)
+                run.acknowledgeValidation(validation.count)
                 Log.info("\(label) completed: \(p.step) steps, \(p.images) images, model sha256 \(sha.prefix(12))")
                 return .completed
             case .retryLater: continue

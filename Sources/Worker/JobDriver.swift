@@ -187,6 +187,21 @@ final class JobDriver {
             if let setback { return .failure(setback) }
             checkpointFile = url
         }
+        // Early stopping's best weights, when an earlier attempt's best checkpoint is not the one resumed from.
+        var bestWeights: (step: Int, url: URL)?
+        if c.earlyStop != nil, let best = lease.best {
+            if best.step == lease.checkpoint?.step, let checkpointFile {
+                bestWeights = (best.step, checkpointFile)
+            } else if best.step < (lease.checkpoint?.step ?? 0) {
+                let url = jobDir.appendingPathComponent("best-\(best.step).safetensors")
+                let (setback, news) = await withKeepAlive {
+                    await self.download(best.sha256, to: url, what: "best checkpoint at step \(best.step)", size: max(0, best.size))
+                }
+                if let news { return .failure(.stale(news)) }
+                if let setback { return .failure(setback) }
+                bestWeights = (best.step, url)
+            }
+        }
         let vgg: VGG16
         switch await lossNetwork() {
         case .success(let network): vgg = network
@@ -199,11 +214,13 @@ final class JobDriver {
         }
         var o = TrainingOptions()
         o.imageSize = c.imageSize; o.styleSize = c.styleSize; o.batchSize = c.batchSize
-        o.epochs = c.epochs; o.steps = c.steps; o.maxImages = c.maxImages
+        o.epochs = c.epochs; o.steps = c.steps; o.maxImages = c.maxImages; o.validationImages = c.validationImages
         o.lr = c.lr; o.contentWeight = c.contentWeight; o.styleWeight = c.styleWeight; o.seed = c.seed
         return .success(TrainingSetup(jobID: jobID, options: o, data: data, styleImage: style,
                                       vgg: vgg, resumeFrom: checkpointFile,
-                                      checkpointEvery: max(1, c.checkpointEvery), workDir: jobDir, leasedAt: leasedAt))
+                                      checkpointEvery: max(1, c.checkpointEvery), earlyStop: c.earlyStop,
+                                      validationHistory: lease.validation, bestWeights: bestWeights,
+                                      workDir: jobDir, leasedAt: leasedAt))
     }
 
     /// The worker's own VGG16, else the coordinator's (the lease names it): from the cache when

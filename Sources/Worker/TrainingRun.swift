@@ -15,6 +15,11 @@ struct TrainingSetup: @unchecked Sendable {
     /// The checkpoint to resume from, nil for a fresh start.
     var resumeFrom: URL?
     var checkpointEvery: Int
+    /// Early stopping (needs `options.validationImages` > 0), the validation points of earlier
+    /// attempts, and the downloaded best checkpoint of an earlier attempt (`LeaseResponse.best`).
+    var earlyStop: EarlyStop?
+    var validationHistory: [ValidationPoint] = []
+    var bestWeights: (step: Int, url: URL)?
     /// Where checkpoints and the model are written (the job's own folder).
     var workDir: URL
     /// When the lease was granted (monotonic seconds): the first step's log line says how long
@@ -59,8 +64,9 @@ struct TrainingProgress: Sendable {
 
 /// How the training thread ended.
 enum TrainingOutcome: Sendable {
-    /// All steps done; the model is saved at `model`, its preview at `preview`.
-    case finished(model: URL, preview: URL?, step: Int)
+    /// All steps done, or early stopping ended training at `step` with the model of `bestStep`;
+    /// the model is saved at `model`, its preview at `preview`.
+    case finished(model: URL, preview: URL?, step: Int, bestStep: Int? = nil)
     /// Stopped on request (after the current step; with a checkpoint if one was asked for).
     case stopped
     case failed(reason: String, retryable: Bool)
@@ -78,6 +84,7 @@ final class TrainingRun: @unchecked Sendable {
     private let lock = NSLock()
     private var progressValue = TrainingProgress()
     private var losses: [LossPoint] = []
+    private var validations: [ValidationPoint] = []
     private var checkpoints: [LocalCheckpoint] = []
     private var outcomeValue: TrainingOutcome?
     private var stopMode = StopMode.none
@@ -99,6 +106,12 @@ final class TrainingRun: @unchecked Sendable {
     func unsentLosses(limit: Int = 10_000) -> [LossPoint] { locked { Array(losses.prefix(limit)) } }
 
     var unsentCount: Int { locked { losses.count } }
+
+    /// Validation points not yet acknowledged, oldest first.
+    func unsentValidation() -> [ValidationPoint] { locked { validations } }
+
+    /// The coordinator stored the first `count` unsent validation points.
+    func acknowledgeValidation(_ count: Int) { locked { validations.removeFirst(min(count, validations.count)) } }
 
     /// The coordinator stored the first `count` unsent loss points.
     func acknowledgeLosses(_ count: Int) { locked { losses.removeFirst(min(count, losses.count)) } }
@@ -152,25 +165,32 @@ final class TrainingRun: @unchecked Sendable {
         do {
             let images: any TrainingImages
             switch setup.data {
-            case .folder(let root): images = try ImageFolder(root: root, maxImages: setup.options.maxImages)
+            case .folder(let root):
+                images = try ImageFolder(root: root, maxImages: setup.options.validationImages > 0 ? nil : setup.options.maxImages)
             case .fetched(let fetched): images = fetched
             }
+            let split = try HeldOutSplit(images, validationImages: setup.options.validationImages,
+                                         maxImages: setup.options.maxImages)
             let style = try RGBImage(contentsOf: setup.styleImage)
-            let session = try TrainingSession(options: setup.options, style: style, dataset: images, vgg: setup.vgg)
+            let session = try TrainingSession(options: setup.options, style: style, dataset: split.training,
+                                              validation: split.validation, vgg: setup.vgg)
             built = session
             if let resume = setup.resumeFrom {
                 try session.resume(from: WeightsFile.read(contentsOf: resume))
                 Log.info("resuming job \(job) from step \(session.state.step) (next step \(session.state.step + 1))")
             }
             let start = session.state
-            Log.info("job \(job): training steps \(start.step + 1)…\(session.totalSteps) on \(images.count) images of \(images.description) "
+            var tracker = ValidationTracker(setup: setup, resumeStep: start.step)
+            var divergence = Divergence()
+            if let v = split.validation { Log.info("job \(job): validating on \(v.count) held-out images") }
+            Log.info("job \(job): training steps \(start.step + 1)…\(session.totalSteps) on \(split.training.count) images of \(images.description) "
                      + "(batch \(setup.options.batchSize), \(setup.options.imageSize)×\(setup.options.imageSize))")
             locked {
                 progressValue.step = start.step
                 progressValue.images = start.imagesSeen
                 progressValue.startStep = start.step
                 progressValue.stepsTotal = session.totalSteps
-                progressValue.imagesTotal = Self.plannedImages(files: images.count,
+                progressValue.imagesTotal = Self.plannedImages(files: split.training.count,
                                                                batch: setup.options.batchSize,
                                                                steps: session.totalSteps)
             }
@@ -185,6 +205,7 @@ final class TrainingRun: @unchecked Sendable {
                 case .none: break
                 }
                 let r = try session.runStep()
+                if let l = r.loss { try divergence.observe(step: r.step, total: l.total) }
                 for s in r.skipped { Log.info("job \(job): skipped \(s)") }
                 if trained == 0 {
                     Log.info(String(format: "job %lld: first step done %.1f s after the lease", job, monotonicSeconds() - setup.leasedAt))
@@ -203,8 +224,17 @@ final class TrainingRun: @unchecked Sendable {
                 if r.step % setup.checkpointEvery == 0 && !session.isFinished {
                     try writeCheckpoint(session, setup)
                     lastCheckpoint = r.step
+                    if try validate(session, step: r.step, &tracker, job: job) {
+                        let model = setup.workDir.appendingPathComponent("model.safetensors")
+                        let best = try tracker.writeBestModel(session, step: r.step, to: model)
+                        Log.info("job \(job): early-stopped at step \(r.step) (best step \(best))")
+                        let preview = PreviewImage.write(try TransformerNet(contentsOf: model),
+                                                         to: setup.workDir.appendingPathComponent("preview-final.png"))
+                        return .finished(model: model, preview: preview, step: r.step, bestStep: best)
+                    }
                 }
             }
+            _ = try validate(session, step: session.state.step, &tracker, job: job)
             if trained > 0 && seconds > 0 {
                 Log.info(String(format: "job %lld: trained %d images in %.2f s of steps: %.3f img/s", job, trained, seconds,
                                 Double(trained) / seconds))
@@ -212,6 +242,9 @@ final class TrainingRun: @unchecked Sendable {
             let model = setup.workDir.appendingPathComponent("model.safetensors")
             try session.trainer.net.save(to: model)
             let preview = PreviewImage.write(session.trainer.net, to: setup.workDir.appendingPathComponent("preview-final.png"))
+            if let preview, let image = try? RGBImage(contentsOf: preview) {
+                try Divergence.checkOutput(image, step: session.state.step)
+            }
             return .finished(model: model, preview: preview, step: session.state.step)
         } catch where locked({ stopMode }) != .none {
             // Asked to stop while a step could not finish (it waited for a shard that will not
@@ -222,8 +255,9 @@ final class TrainingRun: @unchecked Sendable {
             return .stopped
         } catch let error as TrainingError {
             switch error {
-            case .nonFiniteLoss, .invalidOption: return .failed(reason: error.description, retryable: false)
-            case .emptyDataset: return .failed(reason: error.description, retryable: true)
+            case .nonFiniteLoss, .invalidOption, .diverged: return .failed(reason: error.description, retryable: false)
+            // A worker's own --dataset folder may hold fewer images than another's.
+            case .emptyDataset, .tooFewImages: return .failed(reason: error.description, retryable: true)
             }
         } catch {
             let text = String(describing: error)
@@ -237,7 +271,20 @@ final class TrainingRun: @unchecked Sendable {
         try session.writeCheckpoint(to: url, metadata: ["job_id": String(setup.jobID)])
         let preview = PreviewImage.write(session.trainer.net,
                                          to: setup.workDir.appendingPathComponent(String(format: "preview-%08d.png", state.step)))
+        if let preview, let image = try? RGBImage(contentsOf: preview) {
+            try Divergence.checkOutput(image, step: state.step)
+        }
         locked { checkpoints.append(LocalCheckpoint(url: url, step: state.step, imagesSeen: state.imagesSeen, preview: preview)) }
+    }
+
+    /// Evaluates the held-out images at `step` and queues the point; true when early stopping
+    /// says to stop.
+    private func validate(_ session: TrainingSession, step: Int, _ tracker: inout ValidationTracker, job: Int64) throws -> Bool {
+        guard let (point, stop) = try tracker.evaluate(session, step: step) else { return false }
+        Log.info(String(format: "job %lld: validation at step %d: content %.5g, style %.5g, weighted total %.5g",
+                        job, step, point.content, point.style, point.total))
+        locked { validations.append(point) }
+        return stop
     }
 
     /// Images trained on in `steps` steps over `files` files in batches of `batch` (the last

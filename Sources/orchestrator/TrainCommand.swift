@@ -1,4 +1,5 @@
 import ArgumentParser
+import CoordinatorAPI
 import Foundation
 import NSTModel
 
@@ -17,6 +18,9 @@ struct Train: ParsableCommand {
     @Option var epochs = 1
     @Option(help: "Number of optimiser steps (overrides --epochs; the data is cycled).") var steps: Int?
     @Option(name: .customLong("max-images"), help: "Use only the first N images of the sorted list.") var maxImages: Int?
+    @Option(name: .customLong("validation-images"),
+            help: "Hold out the last N sorted images and report their losses at each checkpoint and at the end (default 0: none, the seed's data).")
+    var validationImages = 0
     @Option var lr = 1e-3
     @Option(name: .customLong("content-weight")) var contentWeight = 1e5
     @Option(name: .customLong("style-weight")) var styleWeight = 1e10
@@ -33,6 +37,9 @@ struct Train: ParsableCommand {
         }
         if let n = checkpointEvery, n < 1 { throw ValidationError("--checkpoint-every must be at least 1") }
         if let n = maxImages, n < 1 { throw ValidationError("--max-images must be at least 1") }
+        if !JobLimits.validationImages.contains(validationImages) {
+            throw ValidationError("--validation-images must be in \(JobLimits.validationImages), got \(validationImages)")
+        }
         if let n = threads, n < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
@@ -48,11 +55,12 @@ struct Train: ParsableCommand {
 
         let session: TrainingSession
         do {
-            let folder = try ImageFolder(root: URL(fileURLWithPath: dataset), maxImages: maxImages)
+            let all = try ImageFolder(root: URL(fileURLWithPath: dataset), maxImages: validationImages > 0 ? nil : maxImages)
+            let split = try HeldOutSplit(all, validationImages: validationImages, maxImages: maxImages)
             let styleImage = try RGBImage(contentsOf: URL(fileURLWithPath: style))
             let initial = try `init`.map { try WeightsFile.read(contentsOf: URL(fileURLWithPath: $0)) }
-            session = try TrainingSession(options: options, style: styleImage, dataset: folder,
-                                          vgg: source.load(), initial: initial)
+            session = try TrainingSession(options: options, style: styleImage, dataset: split.training,
+                                          validation: split.validation, vgg: source.load(), initial: initial)
             if let resume { try session.resume(from: WeightsFile.read(contentsOf: URL(fileURLWithPath: resume))) }
         } catch let e as CLIError { throw e } catch { throw CLIError(error) }
 
@@ -75,6 +83,14 @@ struct Train: ParsableCommand {
                 do {
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                     try session.writeCheckpoint(to: url)
+                } catch { throw CLIError(error) }
+            }
+            if session.validation != nil, session.isFinished || (checkpointEvery.map { r.step % $0 == 0 } ?? false) {
+                do {
+                    if let v = try session.validate() {
+                        printErr(String(format: "validation at step %d on %d images: content %.6g, style %.6g (weighted %.6g + %.6g = %.6g)",
+                                        r.step, v.images, v.content, v.style, v.contentWeighted, v.styleWeighted, v.total))
+                    }
                 } catch { throw CLIError(error) }
             }
         }

@@ -64,9 +64,21 @@ public final class PerceptualLoss {
     /// Forward only (for evaluation): the same losses without gradients.
     public func loss(x: Tensor, y: Tensor) -> Value { forward(x: x, y: y).value }
 
+    /// Forward only with both weights 1: `MSE(relu2_2…)` and `Σ_l MSE(gram…)` themselves, so runs
+    /// with different weights compare on one scale (validation). `loss` is these times the weights.
+    public func unweightedLoss(x: Tensor, y: Tensor) -> Value {
+        forward(x: x, y: y, contentWeight: 1, styleWeight: 1).value
+    }
+
     /// The losses, the taps of VGG16(y) and the content target; the Gram matrices of the taps
     /// stay in `grams` for the backward pass.
     private func forward(x: Tensor, y: Tensor) -> (value: Value, taps: [Tensor], target: Tensor) {
+        forward(x: x, y: y, contentWeight: contentWeight, styleWeight: styleWeight)
+    }
+
+    private func forward(x: Tensor, y: Tensor, contentWeight: Double, styleWeight: Double)
+        -> (value: Value, taps: [Tensor], target: Tensor)
+    {
         precondition(!styleGrams.isEmpty, "setStyle first")
         let d = x.dims4
         // Content target: VGG16(x) only up to relu2_2, copied out before VGG16(y) reuses the buffers.

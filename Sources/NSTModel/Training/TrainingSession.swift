@@ -10,6 +10,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// When set, overrides `epochs`: the data is cycled until this many steps are done.
     public var steps: Int?
     public var maxImages: Int?
+    /// Images held out from the end of the sorted data (`HeldOutSplit`); 0: none.
+    public var validationImages = 0
     public var lr = 1e-3
     public var contentWeight = 1e5
     public var styleWeight = 1e10
@@ -22,12 +24,19 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case emptyDataset(path: String)
     case invalidOption(String)
     case nonFiniteLoss(step: Int, content: Double, style: Double)
+    /// The data has no image left to train on once `validation` images are held out.
+    case tooFewImages(path: String, count: Int, validation: Int)
+    /// `Divergence` fired: the run will not recover (`why` says which rule).
+    case diverged(step: Int, why: String)
 
     public var description: String {
         switch self {
         case .emptyDataset(let path): return "no images under \(path) (looked for .jpg, .jpeg and .png, recursively)"
         case .invalidOption(let why): return why
         case .nonFiniteLoss(let step, let c, let s): return "loss is not finite at step \(step) (content \(c), style \(s))"
+        case .tooFewImages(let path, let count, let validation):
+            return "\(path) has \(count) image(s): holding out \(validation) for validation needs at least \(validation + 1)"
+        case .diverged(let step, let why): return "diverged at step \(step) (\(why))"
         }
     }
 }
@@ -43,6 +52,8 @@ public final class TrainingSession {
     public let options: TrainingOptions
     /// The content images in training order: an `ImageFolder` or `PackedImages`.
     public let dataset: any TrainingImages
+    /// The held-out images `validate()` evaluates on (`HeldOutSplit`), never trained on.
+    public let validation: (any TrainingImages)?
     public let trainer: Trainer
     public let batchesPerEpoch: Int
     public let totalSteps: Int
@@ -50,8 +61,8 @@ public final class TrainingSession {
     let batch: Tensor
 
     /// `initial`: weights to start from (`--init`); otherwise PyTorch's default init from `options.seed`.
-    public init(options: TrainingOptions, style: RGBImage, dataset: any TrainingImages, vgg: VGG16,
-                initial: SafeTensors? = nil) throws {
+    public init(options: TrainingOptions, style: RGBImage, dataset: any TrainingImages,
+                validation: (any TrainingImages)? = nil, vgg: VGG16, initial: SafeTensors? = nil) throws {
         guard options.imageSize >= 8, options.imageSize % 4 == 0 else {
             throw TrainingError.invalidOption("image size must be a multiple of 4 and at least 8, got \(options.imageSize)")
         }
@@ -73,6 +84,7 @@ public final class TrainingSession {
         guard dataset.count > 0 else { throw TrainingError.emptyDataset(path: dataset.description) }
         self.options = options
         self.dataset = dataset
+        self.validation = validation
         batchesPerEpoch = (dataset.count + options.batchSize - 1) / options.batchSize
         totalSteps = options.steps ?? options.epochs * batchesPerEpoch
 
