@@ -69,9 +69,13 @@ extension JobDriver {
                                   inPlace: inPlace,
                                   // Held-out images come from the end: the cut to max_images is made after them.
                                   maxImages: c.validationImages > 0 ? nil : c.maxImages)
-        let order = Self.shardOrder(manifest, inPlace: inPlace, images: images.count,
-                                    startingAt: Self.firstImage(step: lease.checkpoint?.step ?? 0, images: images.count,
-                                                                batch: c.batchSize))
+        // What training reads: the first max_images of the images before the held-out ones,
+        // from the resume point round; then the held-out validation images at the end.
+        let total = images.count, held = min(max(c.validationImages, 0), total)
+        let trained = min(c.maxImages ?? Int.max, total - held)
+        let start = Self.firstImage(step: lease.checkpoint?.step ?? 0, images: trained, batch: c.batchSize)
+        let positions = (0..<trained).map { (start + $0) % max(trained, 1) } + Array((total - held)..<total)
+        let order = Self.shardOrder(manifest, inPlace: inPlace, positions: positions)
         let label = self.label
         let fetcher = ShardFetcher(cache: context.cache, order: order, download: shardDownload(),
                                    log: { Log.info("\(label): \($0)") })
@@ -121,17 +125,13 @@ extension JobDriver {
         return (step % perEpoch) * batch
     }
 
-    /// The shards holding the first `images` entries of the training order that are not used
-    /// in place, in the order training first reads them from image `start` on (wrapping round).
-    static func shardOrder(_ manifest: DatasetManifest, inPlace: [Int: URL], images: Int, startingAt start: Int)
-        -> [DatasetManifest.Shard]
-    {
-        let entries = manifest.trainingOrder.prefix(images)
-        guard !entries.isEmpty else { return [] }
+    /// The shards holding the training-order entries at `positions` that are not used in
+    /// place, in the order of first use.
+    static func shardOrder(_ manifest: DatasetManifest, inPlace: [Int: URL], positions: [Int]) -> [DatasetManifest.Shard] {
+        let entries = manifest.trainingOrder
         var seen = Set<Int>(), out: [DatasetManifest.Shard] = []
-        let n = entries.count, first = min(max(start, 0), n - 1)
-        for k in 0..<n {
-            guard case .file(let i) = entries[(first + k) % n], inPlace[i] == nil else { continue }
+        for p in positions where entries.indices.contains(p) {
+            guard case .file(let i) = entries[p], inPlace[i] == nil else { continue }
             let shard = manifest.files[i].shard
             if seen.insert(shard).inserted { out.append(manifest.shards[shard]) }
         }
