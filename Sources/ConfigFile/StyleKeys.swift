@@ -13,7 +13,16 @@ enum StyleKeys {
 
     /// The training keys, in the order problems are reported.
     static let training = ["dataset", "image_size", "style_size", "batch_size", "epochs", "max_images", "steps", "lr",
-                           "content_weight", "style_weight", "checkpoint_every", "seed", "priority", "max_attempts"]
+                           "content_weight", "style_weight", "checkpoint_every", "seed", "priority", "max_attempts",
+                           "validation_images", "early_stop"]
+
+    /// Held-out validation images of a job when the config does not say (the default;
+    /// `orchestrator train` keeps validation off unless asked).
+    static let defaultValidationImages = 8
+
+    /// The keys a `{"sweep": […]}` may take (docs/tuning.md): every numeric hyper-parameter.
+    static let sweepable: Set<String> = ["image_size", "style_size", "batch_size", "epochs", "max_images", "steps", "lr",
+                                         "content_weight", "style_weight", "checkpoint_every", "seed", "validation_images"]
 
     /// Checks every key of `object` (at `path`) and applies the valid training keys to `config`.
     static func apply(_ object: [String: JSONValue], path: String, to config: inout JobConfig,
@@ -91,6 +100,23 @@ enum StyleKeys {
         case "max_attempts":
             guard let i = integer(JobLimits.maxAttempts) else { return "must be an integer \(between(JobLimits.maxAttempts))\(got)" }
             config.maxAttempts = i
+        case "validation_images":
+            guard let i = integer(JobLimits.validationImages) else {
+                return "must be an integer \(between(JobLimits.validationImages)) (0: no validation)\(got)"
+            }
+            config.validationImages = i
+        case "early_stop":
+            if value == .null { config.earlyStop = nil; return nil }
+            guard case .object(let o) = value else { return "expected {\"patience\": P, \"min_delta\": D} or null\(got)" }
+            if let extra = o.keys.sorted().first(where: { $0 != "patience" && $0 != "min_delta" }) {
+                return "unknown key \"\(extra)\" (expected patience and min_delta)"
+            }
+            guard let p = o["patience"]?.integer, p >= Int64(JobLimits.patience.lowerBound), p <= Int64(JobLimits.patience.upperBound) else {
+                return "patience must be an integer \(between(JobLimits.patience)) (checkpoints)\(got)"
+            }
+            let d = o["min_delta"].map { $0.number } ?? 0
+            guard let d, d.isFinite, d >= 0, d < 1 else { return "min_delta must be a number from 0 to less than 1 (relative)\(got)" }
+            config.earlyStop = EarlyStop(patience: Int(p), minDelta: d)
         default:
             return "unknown key"
         }

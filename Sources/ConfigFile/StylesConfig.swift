@@ -104,11 +104,15 @@ struct Checker {
             report("(top level)", "unknown key \"\(key)\"\(StyleKeys.suggestion(for: key, among: ["defaults", "styles"]))")
         }
         var defaults = JobConfig(name: "", styleSHA256: "")
+        defaults.validationImages = StyleKeys.defaultValidationImages
+        var defaultSweeps: [String: [JSONValue]] = [:]
         switch top["defaults"] {
         case nil, .null?:
             break
         case .object(let object)?:
-            StyleKeys.apply(object, path: "defaults", to: &defaults, allowed: StyleKeys.defaultsOnly, checker: &self)
+            let (plain, sweeps) = Sweeps.split(object, path: "defaults", checker: &self)
+            defaultSweeps = sweeps
+            StyleKeys.apply(plain, path: "defaults", to: &defaults, allowed: StyleKeys.defaultsOnly, checker: &self)
             result.dataset = defaults.dataset
         case let other?:
             report("defaults", "expected an object, got \(other.shown)")
@@ -139,15 +143,63 @@ struct Checker {
                 }
             }
             let image = checkImage(object["image"], path: path)
-            StyleKeys.apply(object, path: path, to: &config, allowed: StyleKeys.styleOnly, checker: &self)
+            let (plain, ownSweeps) = Sweeps.split(object, path: path, checker: &self)
+            StyleKeys.apply(plain, path: path, to: &config, allowed: StyleKeys.styleOnly, checker: &self)
+            // A plain value in the style overrides a swept default; the style's own sweep replaces it.
+            var sweeps = defaultSweeps.filter { plain[$0.key] == nil }
+            sweeps.merge(ownSweeps) { _, own in own }
             guard let name, let image else { continue }
             config.name = name
             config.styleSHA256 = image.sha256
-            for problem in config.problems() { report(path, problem) }
-            result.styles.append(.init(name: name, image: image.url, imagePath: image.shown, imageSHA256: image.sha256,
-                                       imageBytes: image.size, config: config))
+            if sweeps.isEmpty {
+                for problem in config.problems() { report(path, problem) }
+                result.styles.append(.init(name: name, image: image.url, imagePath: image.shown, imageSHA256: image.sha256,
+                                           imageBytes: image.size, config: config))
+                continue
+            }
+            let count = Sweeps.count(sweeps)
+            guard count <= Sweeps.maxJobsPerStyle else {
+                let sizes = sweeps.keys.sorted().map { "\($0) (\(sweeps[$0]!.count))" }.joined(separator: " × ")
+                report(path, "the sweep makes \(count) jobs (\(sizes)), more than \(Sweeps.maxJobsPerStyle) for one style")
+                continue
+            }
+            var reported = Set<String>()
+            for (k, combination) in Sweeps.combinations(sweeps).enumerated() {
+                var job = config
+                job.name = "\(name)-\(k + 1)"
+                job.group = name
+                var params: [String: Double] = [:]
+                for (key, value) in combination {
+                    _ = StyleKeys.set(key, value, in: &job)  // each value was checked on its own
+                    params[key] = value.number
+                }
+                job.params = params
+                if let problem = JobConfig.nameProblem(job.name) { report("\(path).name", "the sweep's job name \(job.name): \(problem)") }
+                for problem in job.problems() where reported.insert(problem).inserted {
+                    report("\(path) (\(job.name): \(Self.describe(params)))", problem)
+                }
+                result.styles.append(.init(name: job.name, image: image.url, imagePath: image.shown, imageSHA256: image.sha256,
+                                           imageBytes: image.size, config: job))
+            }
+        }
+        if result.styles.count > Sweeps.maxJobsPerConfig {
+            report("styles", "the config makes \(result.styles.count) jobs, more than \(Sweeps.maxJobsPerConfig)")
+        }
+        // A sweep's `wave-1` must not meet a style named `wave-1`.
+        var jobNames: [String: String] = [:]
+        for style in result.styles {
+            let origin = style.config.group.map { "the sweep of \($0)" } ?? "a style"
+            if let other = jobNames[style.name], style.config.group != nil || other != origin {  // two plain styles: reported above
+                report("styles", "job name \"\(style.name)\" is made twice: by \(other) and by \(origin)")
+            }
+            jobNames[style.name] = jobNames[style.name] ?? origin
         }
         return result
+    }
+
+    /// `style_weight=30000, lr=0.001`.
+    static func describe(_ params: [String: Double]) -> String {
+        params.keys.sorted().map { "\($0)=\(JSONValue.shortNumber(params[$0]!))" }.joined(separator: ", ")
     }
 
     mutating func checkName(_ value: JSONValue?, path: String) -> String? {

@@ -169,6 +169,7 @@ struct Demo: AsyncParsableCommand {
             s.config.checkpointEvery = checkpointEvery
             s.config.lr = lr
             s.config.dataset = nil  // the demo's coordinator serves none: its workers use --dataset
+            s.config.validationImages = 0  // its 24 images all train (the plan timed steps without validation)
             if let contentWeight { s.config.contentWeight = contentWeight }
             if let styleWeight { s.config.styleWeight = styleWeight }
             return s

@@ -68,7 +68,7 @@ final class StylesConfigTests: XCTestCase {
         XCTAssertEqual(candy.config, JobConfig(name: "candy", styleSHA256: sha256Hex(candyData), imageSize: 64, styleSize: 48,
                                                batchSize: 2, epochs: 2, maxImages: 1000, steps: 100, lr: 0.002,
                                                contentWeight: 1e5, styleWeight: 1e10, checkpointEvery: 25, seed: 7,
-                                               priority: 1, maxAttempts: 5, dataset: "coco-2014"))
+                                               priority: 1, maxAttempts: 5, dataset: "coco-2014", validationImages: 8))
         let mosaic = config.styles[1].config
         XCTAssertEqual(mosaic.styleWeight, 5e10)
         XCTAssertNil(mosaic.steps)

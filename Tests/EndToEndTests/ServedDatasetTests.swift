@@ -264,4 +264,23 @@ final class ServedDatasetTests: XCTestCase {
             XCTAssertTrue(worker.stderr.contains("--cache-max-bytes: expected a byte count"), "\(bad): \(worker.stderr)")
         }
     }
+
+    // MARK: - Held-out images come from the end of the data
+
+    func testAJobWithHeldOutImagesAndMaxImagesFetchesOnlyTheShardsItReads() throws {
+        // 8 images + 1 undecodable in shards of ~4 KB; the job trains on the first 3 images and
+        // validates on the last 2: the shards in between are never needed
+        let cluster = try makeCluster(serving: true)
+        try cluster.startCoordinator()
+        try cluster.waitForCoordinator()
+        try cluster.submit(try cluster.writeConfig(styles: [("heldout", 81, ["validation_images": 2, "max_images": 3])], steps: 4))
+        let worker = try cluster.startWorker("w", extra: ["--once"], localDataset: false)
+        XCTAssertEqual(worker.waitForExit(timeout: 120), 0, worker.stderr)
+        XCTAssertEqual(try cluster.status().map(\.state), ["succeeded"], worker.stderr)
+        let line = try cluster.waitForLog(worker, containing: "shard(s) of ")
+        let counts = line.components(separatedBy: "images, ").last?.split(separator: " ") ?? []
+        let needed = Int(counts.first ?? ""), all = counts.count > 3 ? Int(counts[3]) : nil
+        XCTAssertNotNil(needed, line)
+        XCTAssertLessThan(needed ?? 99, all ?? 0, "only the first and last shards: \(line)")
+    }
 }
