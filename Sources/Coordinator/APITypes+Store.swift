@@ -19,8 +19,8 @@ extension JobStatus {
                   recentTotals: Self.sample(totals, count: Self.recentTotalsCount), failureReason: job.failureReason,
                   modelSHA256: job.modelSHA256, previewStep: job.previewSHA256 == nil ? nil : job.previewStep,
                   createdAt: job.createdAt, updatedAt: job.updatedAt, dataset: job.config.dataset,
-                  datasetSHA256: job.config.datasetSHA256, lossNetwork: job.lossNetwork)
-        stopReason = job.stopReason
+                  datasetSHA256: job.config.datasetSHA256, lossNetwork: job.lossNetwork,
+                  group: job.config.group, params: job.config.params, stopReason: job.stopReason)
     }
 
     /// How many total losses `recent_totals` holds at most.

@@ -48,11 +48,24 @@ struct Status: AsyncParsableCommand {
 /// The text of `orchestrator status`.
 enum StatusTable {
     static func render(_ response: JobsResponse) -> String {
-        let header = ["ID", "NAME", "DATA", "STATE", "WORKER", "PROGRESS", "IMG/S", "ETA", "CONTENT", "STYLE", "LOSS"]
+        let withParams = response.jobs.contains { $0.params != nil }
+        var header = ["ID", "NAME", "DATA", "STATE", "WORKER", "PROGRESS", "IMG/S", "ETA", "CONTENT", "STYLE", "LOSS"]
+        if withParams { header.insert("PARAMS", at: 2) }
         var rows: [[String]] = [header]
-        for job in response.jobs {
-            rows.append([
-                "\(job.id)", Sanitize.oneLine(job.name, limit: 64), data(job), state(job),
+        // A sweep's jobs together, under a line naming the group, where its first job stands.
+        var groupHeaders: [Int: String] = [:]
+        for job in grouped(response.jobs) {
+            if let group = job.group, !groupHeaders.values.contains(where: { $0.hasPrefix(Sanitize.oneLine(group, limit: 64) + " ") }) {
+                let members = response.jobs.filter { $0.group == group }
+                let keys = Set(members.flatMap { $0.params?.keys.map { $0 } ?? [] }).sorted()
+                let done = members.filter { $0.state == .succeeded }.count
+                groupHeaders[rows.count] = "\(Sanitize.oneLine(group, limit: 64)) (sweep of \(keys.joined(separator: ", ")): "
+                    + "\(members.count) jobs, \(done) succeeded)"
+            }
+            let indent = job.group == nil ? "" : "  "
+            let name: String = indent + Sanitize.oneLine(job.name, limit: 64)
+            var row: [String] = [
+                "\(job.id)", name, data(job), state(job),
                 job.worker.map { Sanitize.oneLine($0, limit: 64) } ?? "-",
                 progress(job),
                 job.imagesPerS.map { $0 < 1e6 ? String(format: "%.1f", $0) : String(format: "%.3g", $0) } ?? "-",
@@ -60,13 +73,16 @@ enum StatusTable {
                 job.content.map { String(format: "%.4g", $0) } ?? "-",
                 job.style.map { String(format: "%.4g", $0) } ?? "-",
                 sparkline(job.recentTotals, width: 24),
-            ])
+            ]
+            if withParams { row.insert(params(job.params), at: 2) }
+            rows.append(row)
         }
         var widths = [Int](repeating: 0, count: header.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        let rightAligned: Set<Int> = [0, 6, 7, 8, 9]
+        let rightAligned: Set<Int> = withParams ? [0, 7, 8, 9, 10] : [0, 6, 7, 8, 9]
         var out = ""
-        for row in rows {
+        for (index, row) in rows.enumerated() {
+            if let text = groupHeaders[index] { out += text + "\n" }
             let cells = row.enumerated().map { i, cell in
                 let pad = String(repeating: " ", count: widths[i] - cell.count)
                 return rightAligned.contains(i) ? pad + cell : (i == row.count - 1 ? cell : cell + pad)
@@ -80,10 +96,37 @@ enum StatusTable {
             out += "job \(job.id) (\(Sanitize.oneLine(job.name, limit: 64))) failed: "
                 + "\(job.failureReason.map { Sanitize.oneLine($0) } ?? "no reason recorded")\n"
         }
+        for job in response.jobs where job.state == .succeeded {
+            if let reason = job.stopReason {
+                out += "job \(job.id) (\(Sanitize.oneLine(job.name, limit: 64))) \(Sanitize.oneLine(reason))\n"
+            }
+        }
         let t = response.totals
         out += "\(response.jobs.count) jobs: \(t.queued) queued, \(t.running) running, \(t.succeeded) succeeded, "
             + "\(t.failed) failed, \(t.cancelled) cancelled · " + String(format: "%.1f img/s", t.imagesPerS) + "\n"
         return out
+    }
+
+    /// The jobs in id order, except that the jobs of a group follow its first job.
+    static func grouped(_ jobs: [JobStatus]) -> [JobStatus] {
+        var out: [JobStatus] = []
+        var placed = Set<String>()
+        for job in jobs {
+            guard let group = job.group else { out.append(job); continue }
+            guard placed.insert(group).inserted else { continue }
+            out += jobs.filter { $0.group == group }
+        }
+        return out
+    }
+
+    /// A sweep job's params, short: `lr=0.001 style_weight=3e+04`.
+    static func params(_ params: [String: Double]?) -> String {
+        guard let params, !params.isEmpty else { return "-" }
+        return params.keys.sorted().map { key in
+            let v = params[key]!
+            let text = v == v.rounded() && abs(v) < 1e5 ? String(Int64(v)) : String(format: "%.3g", v)
+            return "\(Sanitize.oneLine(key, limit: 32))=\(text)"
+        }.joined(separator: " ")
     }
 
     /// The dataset, short: `coco@3f2a1b` (name and manifest digest prefix), `-` for the

@@ -11,6 +11,13 @@ struct Submit: AsyncParsableCommand {
     @Argument(help: "The styles config (e.g. configs/styles.json).") var config: String
     @OptionGroup var coordinator: CoordinatorOptions
     @Flag(help: "Also submit styles whose job is already queued or running.") var force = false
+    @Flag(name: .customLong("dry-run"), help: "List the jobs the config would create (sweeps expanded) and stop: nothing is uploaded, no coordinator is contacted.")
+    var dryRun = false
+    @Flag(help: "With --dry-run: print the jobs as JSON.") var json = false
+
+    func validate() throws {
+        if json && !dryRun { throw ValidationError("--json goes with --dry-run") }
+    }
 
     func run() async throws {
         let styles: StylesConfig
@@ -20,6 +27,16 @@ struct Submit: AsyncParsableCommand {
             for problem in error.problems { printErr(problem) }
             let count = error.problems.count
             throw CLIError("\(config): \(count) problem\(count == 1 ? "" : "s"), nothing submitted")
+        }
+        if dryRun {
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                printOut(String(decoding: try encoder.encode(styles.styles.map(\.config)), as: UTF8.self))
+            } else {
+                printOut(String(Self.plan(styles).dropLast()))
+            }
+            return
         }
         try await coordinator.withClient { client in
             var seen = Set<String>()
@@ -39,5 +56,30 @@ struct Submit: AsyncParsableCommand {
             }
             printOut("\(result.created.count) job\(result.created.count == 1 ? "" : "s") created, \(result.skipped.count) skipped")
         }
+    }
+
+    /// The `--dry-run` table: one row per job, sweeps' params shown.
+    static func plan(_ styles: StylesConfig) -> String {
+        func number(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e5 ? String(Int64(x)) : String(format: "%g", x) }
+        var rows = [["NAME", "GROUP", "PARAMS", "IMAGE", "SIZE", "BATCH", "STEPS", "LR", "CONTENT_W", "STYLE_W", "VALIDATION"]]
+        for style in styles.styles {
+            let c = style.config
+            rows.append([c.name, c.group ?? "-", StatusTable.params(c.params), style.imagePath,
+                         "\(c.imageSize)", "\(c.batchSize)", c.steps.map(String.init) ?? "\(c.epochs) epoch(s)",
+                         number(c.lr), number(c.contentWeight), number(c.styleWeight),
+                         c.validationImages == 0 ? "off" : "\(c.validationImages)" + (c.earlyStop.map { ", stop after \($0.patience)" } ?? "")])
+        }
+        var widths = [Int](repeating: 0, count: rows[0].count)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        var out = ""
+        for row in rows {
+            var line = row.enumerated().map { i, cell in cell + String(repeating: " ", count: widths[i] - cell.count) }.joined(separator: "  ")
+            while line.hasSuffix(" ") { line.removeLast() }
+            out += line + "\n"
+        }
+        let groups = Set(styles.styles.compactMap(\.config.group)).count
+        out += "\(styles.styles.count) job\(styles.styles.count == 1 ? "" : "s")" + (groups > 0 ? " (\(groups) sweep\(groups == 1 ? "" : "s"))" : "")
+            + " would be created; nothing was sent\n"
+        return out
     }
 }
