@@ -77,18 +77,10 @@ enum StatusTable {
             if withParams { row.insert(params(job.params), at: 2) }
             rows.append(row)
         }
-        var widths = [Int](repeating: 0, count: header.count)
-        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         let rightAligned: Set<Int> = withParams ? [0, 7, 8, 9, 10] : [0, 6, 7, 8, 9]
         var out = ""
-        for (index, row) in rows.enumerated() {
+        for (index, line) in columns(rows, rightAligned: rightAligned).enumerated() {
             if let text = groupHeaders[index] { out += text + "\n" }
-            let cells = row.enumerated().map { i, cell in
-                let pad = String(repeating: " ", count: widths[i] - cell.count)
-                return rightAligned.contains(i) ? pad + cell : (i == row.count - 1 ? cell : cell + pad)
-            }
-            var line = cells.joined(separator: "  ")
-            while line.hasSuffix(" ") { line.removeLast() }
             out += line + "\n"
         }
         if response.jobs.isEmpty { out += "(no jobs)\n" }
@@ -105,6 +97,26 @@ enum StatusTable {
         out += "\(response.jobs.count) jobs: \(t.queued) queued, \(t.running) running, \(t.succeeded) succeeded, "
             + "\(t.failed) failed, \(t.cancelled) cancelled · " + String(format: "%.1f img/s", t.imagesPerS) + "\n"
         return out
+    }
+
+    /// `rows` as lines of columns two spaces apart, each as wide as its widest cell (left
+    /// aligned unless in `rightAligned`), without trailing spaces.
+    static func columns(_ rows: [[String]], rightAligned: Set<Int> = []) -> [String] {
+        var widths: [Int] = []
+        for row in rows {
+            for (i, cell) in row.enumerated() {
+                if i == widths.count { widths.append(0) }
+                widths[i] = max(widths[i], cell.count)
+            }
+        }
+        return rows.map { row in
+            var line = row.enumerated().map { i, cell in
+                let pad = String(repeating: " ", count: widths[i] - cell.count)
+                return rightAligned.contains(i) ? pad + cell : cell + pad
+            }.joined(separator: "  ")
+            while line.hasSuffix(" ") { line.removeLast() }
+            return line
+        }
     }
 
     /// The jobs in id order, except that the jobs of a group follow its first job.

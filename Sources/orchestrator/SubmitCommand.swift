@@ -69,14 +69,7 @@ struct Submit: AsyncParsableCommand {
                          number(c.lr), number(c.contentWeight), number(c.styleWeight),
                          c.validationImages == 0 ? "off" : "\(c.validationImages)" + (c.earlyStop.map { ", stop after \($0.patience)" } ?? "")])
         }
-        var widths = [Int](repeating: 0, count: rows[0].count)
-        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        var out = ""
-        for row in rows {
-            var line = row.enumerated().map { i, cell in cell + String(repeating: " ", count: widths[i] - cell.count) }.joined(separator: "  ")
-            while line.hasSuffix(" ") { line.removeLast() }
-            out += line + "\n"
-        }
+        var out = StatusTable.columns(rows).map { $0 + "\n" }.joined()
         let groups = Set(styles.styles.compactMap(\.config.group)).count
         out += "\(styles.styles.count) job\(styles.styles.count == 1 ? "" : "s")" + (groups > 0 ? " (\(groups) sweep\(groups == 1 ? "" : "s"))" : "")
             + " would be created; nothing was sent\n"
