@@ -93,7 +93,7 @@ public enum DashboardPage {
         for j in jobs {
             let frac = progressFraction(j)
             h += "<tr class=\"job\" data-state=\"\(j.state.rawValue)\"><td class=\"num muted\">\(j.id)</td>"
-            h += "<td class=\"name\">\(escape(j.name))</td>"
+            h += "<td class=\"name\">\(escape(j.name))\(jobNotes(j))</td>"
             h += "<td><span class=\"badge \(j.state.rawValue)\">\(j.state.rawValue)</span></td>"
             h += "<td>\(escape(j.worker ?? "—"))</td>"
             h += "<td class=\"progress\">" + bar(frac, state: j.state.rawValue, width: 150)
@@ -114,6 +114,16 @@ public enum DashboardPage {
         }
         if jobs.isEmpty { h += "<tr><td colspan=\"12\" class=\"empty\">No jobs.</td></tr>" }
         return h + "</tbody></table></section>\n"
+    }
+
+    /// Under a job's name: its dataset (`coco@3f2a1b`) and a sweep job's params, when it has them.
+    static func jobNotes(_ j: JobStatus) -> String {
+        var notes: [String] = []
+        if let name = j.dataset { notes.append(name + (j.datasetSHA256.map { "@" + $0.prefix(6) } ?? "")) }
+        if let params = j.params, !params.isEmpty {
+            notes.append(params.keys.sorted().map { "\($0)=\(String(format: "%g", params[$0]!))" }.joined(separator: " "))
+        }
+        return notes.isEmpty ? "" : "<br><small class=\"muted\">\(escape(notes.joined(separator: " · ")))</small>"
     }
 
     /// Every job's latest preview side by side (a placeholder for jobs without one yet).

@@ -270,6 +270,24 @@ final class DashboardTests: XCTestCase {
         XCTAssertTrue(page.contains("bad &amp; &lt;b&gt;worse&lt;/b&gt;"))
         XCTAssertTrue(page.contains("updated 1970-01-01 00:00:00 UTC"))
     }
+
+    func testAJobsDatasetAndSweepParamsShowUnderItsName() async throws {
+        let h = try Harness()
+        defer { h.cleanUp() }
+        var status = try await h.app().test(.router) { client -> JobStatus in
+            let style = try await client.putArtifact(makePNG(width: 8, height: 8))
+            _ = try await client.submit(["wave-2"], style: style)
+            return try decode(JobsResponse.self, try await client.send(.get, "/v1/jobs")).jobs[0]
+        }
+        let plain = DashboardPage.render(.init(jobs: [status], losses: [status.id: []], now: Date(timeIntervalSince1970: 0)))
+        XCTAssertTrue(plain.contains("<td class=\"name\">wave-2</td>"), plain)
+        status.dataset = "coco<x>"
+        status.datasetSHA256 = String(repeating: "ab", count: 32)
+        status.group = "wave"
+        status.params = ["style_weight": 30000, "lr": 0.002]
+        let page = DashboardPage.render(.init(jobs: [status], losses: [status.id: []], now: Date(timeIntervalSince1970: 0)))
+        XCTAssertTrue(page.contains("<td class=\"name\">wave-2<br><small class=\"muted\">coco&lt;x&gt;@ababab · lr=0.002 style_weight=30000</small></td>"), page)
+    }
 }
 
 // MARK: - Helpers
