@@ -53,6 +53,12 @@ enum Sweeps {
                     good = false
                     continue
                 }
+                let limit: Int64 = 1 << 53  // params hold the values as doubles, exact up to 2^53
+                if abs(number) > Double(limit) || (v.integer.map { $0 > limit || $0 < -limit } ?? false) {
+                    checker.report(vat, "a swept value must be at most 2^53 in size (params hold it exactly), got \(v.shown)")
+                    good = false
+                    continue
+                }
                 var scratch = JobConfig(name: "", styleSHA256: "")
                 if let problem = StyleKeys.set(key, v, in: &scratch) {
                     checker.report(vat, problem)

@@ -103,6 +103,8 @@ final class SweepConfigTests: XCTestCase {
         XCTAssertEqual(problems("""
             {"styles": [{"name": "wave", "image": "styles/wave.png", "seed": {"sweep": [\(seventy)]}}]}
             """), ["styles[0].seed.sweep: 70 values, more than 64"])
+        XCTAssertEqual(problems(#"{"styles": [{"name": "wave", "image": "styles/wave.png", "seed": {"sweep": [1, 9007199254740993]}}]}"#),
+                       ["styles[0].seed.sweep[1]: a swept value must be at most 2^53 in size (params hold it exactly), got 9007199254740993"])
         let eight = (1...8).map(String.init).joined(separator: ", ")
         XCTAssertEqual(problems("""
             {"styles": [{"name": "wave", "image": "styles/wave.png", "seed": {"sweep": [\(eight)]}, "steps": {"sweep": [\(eight), 9]}}]}
