@@ -136,6 +136,11 @@ extension CoordinatorClient {
         try await call(.POST, "/v1/jobs/\(id)/retry", as: JobStatus.self)
     }
 
+    /// Queues a new job continuing the succeeded job `id` to a longer budget; the new job's status.
+    public func promote(id: Int64, _ request: PromoteRequest) async throws -> JobStatus {
+        try await call(.POST, "/v1/jobs/\(id)/promote", json: request, as: JobStatus.self)
+    }
+
     // MARK: - Worker tokens (admin)
 
     /// Makes a worker token; the answer holds the token, which is never shown again.

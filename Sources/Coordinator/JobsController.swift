@@ -19,6 +19,7 @@ struct JobsController: Sendable {
         group.get(":id/model", use: model)
         group.post(":id/cancel", use: cancel)
         group.post(":id/retry", use: retry)
+        group.post(":id/promote", use: promote)
     }
 
     @Sendable func submit(_ request: Request, context: CoordinatorContext) async throws -> Response {
@@ -95,6 +96,14 @@ struct JobsController: Sendable {
     @Sendable func retry(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let job = try await core.store.retryJob(id: try context.jobID())
         core.logger.info("job \(job.id) (\(job.name)) queued again by retry")
+        return try json(try await core.status(of: job))
+    }
+
+    @Sendable func promote(_ request: Request, context: CoordinatorContext) async throws -> Response {
+        let id = try context.jobID()
+        let body = try await request.decodeJSON(PromoteRequest.self, limit: core.config.maxJSONBytes)
+        let job = try await core.store.promoteJob(id: id, name: body.name, steps: body.steps, epochs: body.epochs)
+        core.logger.info("job \(job.id) (\(job.name)) queued: job \(id) promoted to \(job.config.steps.map { "\($0) steps" } ?? "\(job.config.epochs) epochs")")
         return try json(try await core.status(of: job))
     }
 

@@ -362,3 +362,20 @@ public struct StylizeResponse: Codable, Sendable, Equatable {
         case results
     }
 }
+
+// MARK: - Promote
+
+/// `POST /v1/jobs/{id}/promote`: continue a succeeded job's final weights and Adam state to a
+/// longer budget (`steps` or `epochs`, one of them) as a new job named `name` (default
+/// `<name>-promoted`). Answers the new job's `JobStatus`.
+public struct PromoteRequest: Codable, Sendable, Equatable {
+    public var name: String?
+    public var steps: Int?
+    public var epochs: Int?
+
+    public init(name: String? = nil, steps: Int? = nil, epochs: Int? = nil) {
+        self.name = name
+        self.steps = steps
+        self.epochs = epochs
+    }
+}

@@ -27,8 +27,8 @@ extension JobStore {
     ///   checkpoint of its best validation step (early stopping's model, issue 14);
     /// - a failed or cancelled job keeps its latest checkpoint only, so that `retryJob` queues
     ///   it to resume from there;
-    /// - a succeeded job keeps none: its model is the result (its `latestCheckpointID` is
-    ///   cleared).
+    /// - a succeeded job keeps its latest checkpoint only: its final weights and Adam state,
+    ///   which `promoteJob` continues from (its model is the result).
     /// The files stay: deleting them is the coordinator's garbage collector's part.
     /// - Parameter dryRun: change nothing; answer what would be dropped.
     /// - Throws: `invalidConfig` when `keepLatest` is below 1.
@@ -53,10 +53,6 @@ extension JobStore {
                 let ids = dropped[batch..<min(batch + 500, dropped.count)].map(\.id)
                 try CheckpointRecord.filter(ids.contains(CheckpointRecord.Columns.id)).deleteAll(db)
             }
-            try db.execute(sql: """
-                UPDATE jobs SET latest_checkpoint_id = NULL
-                WHERE state = 'succeeded' AND latest_checkpoint_id IS NOT NULL
-                """)
             let datasets = try Self.dropUnpinnedDatasetVersions(db, pinned: try Self.datasetsPinnedByLiveJobs(db))
             return RetentionResult(dropped: dropped, referenced: try Self.referencedArtifacts(db, except: []),
                                    droppedDatasets: datasets)
@@ -80,8 +76,8 @@ extension JobStore {
                        ROW_NUMBER() OVER (PARTITION BY c.job_id ORDER BY c.step DESC) AS newest_rank,
                        \(bestValidationStepSQL(jobColumn: "c.job_id")) AS best_step
                 FROM checkpoints c JOIN jobs j ON j.id = c.job_id)
-            WHERE job_state = 'succeeded'
-               OR (id IS NOT latest_id AND (job_state IN ('failed', 'cancelled') OR (newest_rank > ? AND step IS NOT best_step)))
+            WHERE id IS NOT latest_id
+              AND (job_state IN ('succeeded', 'failed', 'cancelled') OR (newest_rank > ? AND step IS NOT best_step))
             ORDER BY job_id, step
             """, arguments: [keepLatest])
     }

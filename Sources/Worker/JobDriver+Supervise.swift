@@ -112,6 +112,12 @@ extension JobDriver {
         case let .finished(model, preview, step, bestStep):
             // Training is over, so the supervise loop sends no more heartbeats: every transfer
             // from here on runs beside a keep-alive.
+            // The final checkpoint (weights and Adam state, for `promote`) goes first.
+            while run.latestCheckpoint() != nil {
+                if givingUp { return dropped("shutting down with the coordinator unreachable") }
+                await waitForRetry()
+                if let end = await uploadPendingCheckpoint() { return end }
+            }
             if let preview {
                 let (_, news) = await withKeepAlive { await self.uploadPreview(preview, step: step) }
                 if let news { return dropped(news) }

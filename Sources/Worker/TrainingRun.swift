@@ -245,6 +245,9 @@ final class TrainingRun: @unchecked Sendable {
             if let preview, let image = try? RGBImage(contentsOf: preview) {
                 try Divergence.checkOutput(image, step: session.state.step)
             }
+            // The final weights and Adam state, uploaded before `complete`: what `promote`
+            // continues from (the final preview above is the step's picture).
+            try writeCheckpoint(session, setup, preview: false)
             return .finished(model: model, preview: preview, step: session.state.step)
         } catch where locked({ stopMode }) != .none {
             // Asked to stop while a step could not finish (it waited for a shard that will not
@@ -265,11 +268,11 @@ final class TrainingRun: @unchecked Sendable {
         }
     }
 
-    private func writeCheckpoint(_ session: TrainingSession, _ setup: TrainingSetup) throws {
+    private func writeCheckpoint(_ session: TrainingSession, _ setup: TrainingSetup, preview withPreview: Bool = true) throws {
         let state = session.state
         let url = setup.workDir.appendingPathComponent(String(format: "checkpoint-%08d.safetensors", state.step))
         try session.writeCheckpoint(to: url, metadata: ["job_id": String(setup.jobID)])
-        let preview = PreviewImage.write(session.trainer.net,
+        let preview = !withPreview ? nil : PreviewImage.write(session.trainer.net,
                                          to: setup.workDir.appendingPathComponent(String(format: "preview-%08d.png", state.step)))
         if let preview, let image = try? RGBImage(contentsOf: preview) {
             try Divergence.checkOutput(image, step: state.step)

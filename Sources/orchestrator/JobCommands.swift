@@ -51,6 +51,32 @@ struct Retry: AsyncParsableCommand {
     }
 }
 
+struct Promote: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Queue a new job that continues a succeeded job's final weights and Adam state, with the same parameters, to a longer budget.",
+        discussion: "E.g. short trials at 128², then the chosen one at full length. The new job's loss curve starts with the old one's.")
+
+    @Argument(help: "The job's id or name.") var job: String
+    @Option(help: "Train to this many steps in all (more than the job trained).") var steps: Int?
+    @Option(help: "Train this many epochs in all instead.") var epochs: Int?
+    @Option(help: "The new job's name (default: NAME-promoted).") var name: String?
+    @OptionGroup var coordinator: CoordinatorOptions
+
+    func validate() throws {
+        guard (steps == nil) != (epochs == nil) else { throw ValidationError("give --steps or --epochs (one of them)") }
+        if let name, let problem = JobConfig.nameProblem(name) { throw ValidationError("--name \(problem)") }
+    }
+
+    func run() async throws {
+        try await coordinator.withClient { client in
+            guard let target = try resolveJobs([job], in: try await client.jobs().jobs).first else { return }
+            let created = try await client.promote(id: target.id, PromoteRequest(name: name, steps: steps, epochs: epochs))
+            let budget = steps.map { "\($0) steps" } ?? "\(epochs ?? 0) epochs"
+            printOut("created job \(created.id): \(created.name), continuing job \(target.id) (\(target.name)) from step \(created.step) to \(budget)")
+        }
+    }
+}
+
 /// Runs `body` for every job; a refusal is printed and the others still run; throws at the end
 /// if any was refused.
 func forEach(_ jobs: [JobStatus], verb: String, _ body: (JobStatus) async throws -> Void) async throws {

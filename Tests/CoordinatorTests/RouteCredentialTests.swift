@@ -48,6 +48,7 @@ final class RouteCredentialTests: XCTestCase {
         Row("GET /v1/jobs/:id/model",              401, 401, 403, 401, 200),  // job 1
         Row("POST /v1/jobs/:id/cancel",            401, 401, 403, 401, 200),
         Row("POST /v1/jobs/:id/retry",             401, 401, 403, 401, 200),  // job 3
+        Row("POST /v1/jobs/:id/promote",           401, 401, 403, 401, 200),  // job 1 to 8 steps
         Row("PUT /v1/jobs/:id/preview",            401, 401, 201, 401, 201),
         Row("GET /v1/jobs/:id/preview",            401, 401, 403, 401, 200),
         Row("POST /v1/lease",                      401, 401, 200, 401, 200),  // gets job 4
@@ -124,9 +125,12 @@ final class RouteCredentialTests: XCTestCase {
             _ = try await client.submit(["done"], style: style)
             let first = try await client.leaseAs(worker)
             let model = Data("model of job 1".utf8)
+            statuses.append(try await client.upload("/v1/jobs/1/checkpoints/2", Data("final checkpoint of job 1".utf8), as: worker,
+                                                    lease: first.token, extra: ["X-Images-Seen": "2"]).status)
             statuses.append(try await client.upload("/v1/jobs/1/model", model, as: worker, lease: first.token).status)
             statuses.append(try await client.sendAs(worker, .post, "/v1/jobs/1/complete",
-                                                    body: CompleteRequest(token: first.token, modelSHA256: sha256Hex(model))).status)
+                                                    body: CompleteRequest(token: first.token, modelSHA256: sha256Hex(model),
+                                                                          step: 2, imagesDone: 2)).status)
             _ = try await client.submit(["held", "stopped", "queued"], style: style)
             let lease = try await client.leaseAs(worker)
             XCTAssertEqual(lease.jobID, 2)
@@ -137,7 +141,7 @@ final class RouteCredentialTests: XCTestCase {
                                                     lease: lease.token, extra: ["X-Step": "1"]).status)
             let model2 = Data("model of job 2".utf8)
             statuses.append(try await client.upload("/v1/jobs/2/model", model2, as: worker, lease: lease.token).status)
-            XCTAssertEqual(statuses, [.created, .ok, .ok, .created, .created, .created], "setting up the world")
+            XCTAssertEqual(statuses, [.created, .created, .ok, .ok, .created, .created, .created], "setting up the world")
             return World(worker: worker, revoked: old.token, lease: lease, style: style, modelSHA: sha256Hex(model2),
                          revokedID: old.credential.id)
         }
@@ -185,6 +189,7 @@ final class RouteCredentialTests: XCTestCase {
             case "GET /v1/jobs/:id/model": return try await plain(.get, "/v1/jobs/1/model")
             case "POST /v1/jobs/:id/cancel": return try await plain(.post, "/v1/jobs/2/cancel")
             case "POST /v1/jobs/:id/retry": return try await plain(.post, "/v1/jobs/3/retry")
+            case "POST /v1/jobs/:id/promote": return try await json(.post, "/v1/jobs/1/promote", PromoteRequest(steps: 8))
             case "PUT /v1/jobs/:id/preview":
                 return try await client.upload("/v1/jobs/2/preview", makePNG(width: 4, height: 4, seed: 9), as: token,
                                                lease: t, extra: ["X-Step": "2"])

@@ -64,7 +64,7 @@ final class RetentionTests: XCTestCase {
         let result = try await f.store.pruneCheckpoints(keepLatest: 2)
 
         // Then running and queued jobs keep their latest two, failed and cancelled their latest,
-        // and the succeeded job none
+        // and the succeeded job its latest too (its final weights and Adam state, for promote)
         let v1 = try await steps(f.store, f.running), v2 = try await steps(f.store, f.queued)
         XCTAssertEqual(v1, [300, 400])
         XCTAssertEqual(v2, [200, 300])
@@ -72,17 +72,17 @@ final class RetentionTests: XCTestCase {
         XCTAssertEqual(v3, [300])
         XCTAssertEqual(v4, [300])
         let v5 = try await steps(f.store, f.succeeded)
-        XCTAssertEqual(v5, [])
+        XCTAssertEqual(v5, [300])
         let succeeded = try await f.store.job(id: f.succeeded)
-        XCTAssertNil(succeeded?.latestCheckpointID)
+        XCTAssertNotNil(succeeded?.latestCheckpointID)
         XCTAssertEqual(succeeded?.modelSHA256, Fixture.model)
         XCTAssertEqual(result.dropped.map { "\($0.jobID)/\($0.step)" },
-                       ["\(f.succeeded)/100", "\(f.succeeded)/200", "\(f.succeeded)/300",
+                       ["\(f.succeeded)/100", "\(f.succeeded)/200",
                         "\(f.failed)/100", "\(f.failed)/200", "\(f.cancelled)/100", "\(f.cancelled)/200",
                         "\(f.running)/100", "\(f.running)/200", "\(f.queued)/100"])
         // And the rows still reference the kept checkpoints, the model, the preview and every
         // job's style image, and none of the dropped checkpoints
-        let kept = [4300, 4400, 5200, 5300, 2300, 3300].map(digest)
+        let kept = [4300, 4400, 5200, 5300, 2300, 3300, 1300].map(digest)
         XCTAssertEqual(result.referenced, Set(kept + styles + [Fixture.model, Fixture.preview]))
         let again = try await f.store.referencedArtifacts()
         XCTAssertEqual(again, result.referenced)
