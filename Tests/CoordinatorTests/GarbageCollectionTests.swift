@@ -85,13 +85,13 @@ final class GarbageCollectionTests: XCTestCase {
             XCTAssertEqual(f.harness.files(), before)
             let rows = try await f.store.checkpoints(jobID: 1).count
             XCTAssertEqual(rows, 3)
-            XCTAssertEqual(dry.prunedCheckpoints.files, 4)  // job 1's three, job 2's step 1
-            XCTAssertEqual(dry.prunedCheckpoints.bytes, Int64(3001 + 3002 + 3003 + 4001))
+            XCTAssertEqual(dry.prunedCheckpoints.files, 3)  // job 1's first two (its last is kept for promote), job 2's step 1
+            XCTAssertEqual(dry.prunedCheckpoints.bytes, Int64(3001 + 3002 + 4001))
             XCTAssertEqual(dry.unreferenced.files, 2)       // the old orphan and the superseded preview
             XCTAssertEqual(dry.temporary, .init(files: 1, bytes: 500))
             XCTAssertEqual(dry.young.files, 1)              // the young orphan
-            XCTAssertEqual(dry.checkpointRowsDropped, 4)
-            XCTAssertTrue(dry.description.hasPrefix("would free 7 files"), dry.description)
+            XCTAssertEqual(dry.checkpointRowsDropped, 3)
+            XCTAssertTrue(dry.description.hasPrefix("would free 6 files"), dry.description)
 
             // When the collection runs
             let report = try await f.collect()
@@ -99,19 +99,20 @@ final class GarbageCollectionTests: XCTestCase {
             // Then it freed the same
             XCTAssertEqual(report.freed, dry.freed)
             XCTAssertEqual(report.errors, [])
-            XCTAssertTrue(report.description.hasPrefix("freed 7 files"), report.description)
-            // the succeeded job keeps only its model, the failed one its latest checkpoint
-            for sha in h.done + [h.broken[0], h.orphanOld, h.oldPreview] {
+            XCTAssertTrue(report.description.hasPrefix("freed 6 files"), report.description)
+            // the succeeded job keeps its model and its last checkpoint (what promote continues
+            // from), the failed one its latest checkpoint
+            for sha in h.done.dropLast() + [h.broken[0], h.orphanOld, h.oldPreview] {
                 XCTAssertFalse(f.artifactExists(sha), sha)
             }
-            for sha in [h.style, h.model, h.newPreview, h.broken[1], h.orphanYoung] {
+            for sha in [h.style, h.model, h.newPreview, h.broken[1], h.orphanYoung, h.done.last!] {
                 XCTAssertTrue(f.artifactExists(sha), sha)
             }
             XCTAssertFalse(FileManager.default.fileExists(atPath: h.tmpOld.path))
             XCTAssertTrue(FileManager.default.fileExists(atPath: h.tmpYoung.path))
             let left1 = try await f.store.checkpoints(jobID: 1).map(\.step)
             let left2 = try await f.store.checkpoints(jobID: 2).map(\.step)
-            XCTAssertEqual(left1, [])
+            XCTAssertEqual(left1, [3])
             XCTAssertEqual(left2, [2])
             try await f.assertEveryReferencedFileExists()
 

@@ -82,7 +82,7 @@ final class Fuzzer {
         "POST /v1/lease", "POST /v1/jobs/:id/heartbeat", "PUT /v1/jobs/:id/checkpoints/:step",
         "PUT /v1/jobs/:id/model", "POST /v1/jobs/:id/complete", "POST /v1/jobs/:id/fail", "POST /v1/jobs/:id/release",
         "GET /login", "POST /login", "POST /logout", "POST /v1/tokens", "GET /v1/tokens", "POST /v1/tokens/:id/revoke",
-        "GET /try", "POST /try", "POST /v1/stylize", "GET /v1/datasets",
+        "GET /try", "POST /try", "POST /v1/stylize", "GET /v1/datasets", "POST /v1/jobs/:id/promote",
     ]
 
     static let maxRestarts = 10
@@ -1570,7 +1570,7 @@ extension Fuzzer {
             (4, "release"), (7, "lease"), (9, "submit"), (4, "artifact-put"), (2, "artifact-get"), (2, "artifact-head"),
             (3, "jobs"), (3, "detail"), (3, "losses"), (2, "model-get"), (2, "preview-get"), (2, "cancel"), (2, "retry"),
             (1, "cancel-all-maybe"), (3, "dashboard"), (2, "metrics"), (1, "healthz"), (3, "off-route"), (5, "malformed"),
-            (3, "login"), (2, "tokens"), (3, "stylize"), (1, "datasets"),
+            (3, "login"), (2, "tokens"), (3, "stylize"), (1, "datasets"), (2, "promote"),
         ])
         switch kind {
         case "heartbeat", "complete", "fail", "release": return reportRequest(kind)
@@ -1611,6 +1611,15 @@ extension Fuzzer {
         case "login": return loginRequest()
         case "tokens": return tokensRequest()
         case "stylize": return stylizeRequest()
+        case "promote":
+            // A succeeded job when one is known (it may have a final checkpoint), budgets and
+            // names right and hostile (the JSON mutator adds the rest).
+            let id = finishedModels.last.map { String($0.job) }.flatMap { gen.chance(0.6) ? $0 : nil } ?? jobID(preferLease: false)
+            let budget = gen.pick(["1", "9", "100000", "9223372036854775807", "-1", "0", "1e300", "\"ten\""])
+            let valid = J.obj([(gen.chance(0.8) ? "steps" : "epochs", .lit(budget)), ("name", .str("promoted-\(gen.below(1000))"))])
+            let (body, note) = jsonBody(valid)
+            return jsonRequest("POST", "/v1/jobs/\(id)/promote", route: "POST /v1/jobs/:id/promote", body: body, note: note,
+                               auth: auth("POST"), fuzzFraming: true)
         case "datasets":
             let (h, n) = auth("GET")
             return FuzzRequest(route: "GET /v1/datasets", note: n, method: "GET", target: "/v1/datasets", headers: h)
