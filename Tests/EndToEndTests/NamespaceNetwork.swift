@@ -24,6 +24,14 @@ final class NamespaceNetwork {
         return nil
     }
 
+    /// Namespaces for a test, or an `XCTSkip` saying why they cannot be made on this machine.
+    static func makeOrSkip(workerCount: Int) throws -> NamespaceNetwork {
+        if let why = unavailableReason() { throw XCTSkip("separate-machines test skipped: \(why)") }
+        do { return try NamespaceNetwork(workerCount: workerCount) } catch {
+            throw XCTSkip("separate-machines test skipped: cannot create network namespaces: \(error)")
+        }
+    }
+
     init(workerCount: Int) throws {
         let tag = "nste2e-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(4).lowercased())"
         coordinator = "\(tag)-c"

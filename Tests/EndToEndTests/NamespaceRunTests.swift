@@ -16,13 +16,7 @@ final class NamespaceRunTests: XCTestCase {
     }
 
     func testCoordinatorAndWorkersInSeparateNetworkNamespaces() throws {
-        if let why = NamespaceNetwork.unavailableReason() {
-            throw XCTSkip("separate-machines test skipped: \(why)")
-        }
-        let network: NamespaceNetwork
-        do { network = try NamespaceNetwork(workerCount: 2) } catch {
-            throw XCTSkip("separate-machines test skipped: cannot create network namespaces: \(error)")
-        }
+        let network = try NamespaceNetwork.makeOrSkip(workerCount: 2)
         self.network = network
         let cluster = try Cluster(leaseTimeout: 3, host: network.coordinatorAddress, port: 7000,
                                   coordinatorNamespace: network.coordinator, cliNamespace: network.workers[0])
@@ -58,13 +52,7 @@ final class NamespaceRunTests: XCTestCase {
     /// the certificate names the coordinator's address, and a client that does not trust the CA,
     /// or speaks plain HTTP to the TLS port, is refused with the reason, across the veth.
     func testOverTLSAcrossNetworkNamespaces() throws {
-        if let why = NamespaceNetwork.unavailableReason() {
-            throw XCTSkip("separate-machines test skipped: \(why)")
-        }
-        let network: NamespaceNetwork
-        do { network = try NamespaceNetwork(workerCount: 1) } catch {
-            throw XCTSkip("separate-machines test skipped: cannot create network namespaces: \(error)")
-        }
+        let network = try NamespaceNetwork.makeOrSkip(workerCount: 1)
         self.network = network
         let cluster = try Cluster(leaseTimeout: 5, host: network.coordinatorAddress, port: 7000,
                                   coordinatorNamespace: network.coordinator, cliNamespace: network.workers[0])

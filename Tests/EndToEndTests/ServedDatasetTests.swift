@@ -189,11 +189,7 @@ final class ServedDatasetTests: XCTestCase {
     // MARK: - A machine with nothing but the address
 
     func testAWorkerInItsOwnNetworkNamespaceWithAnEmptyHomeTrainsFromTheCoordinatorAlone() throws {
-        if let why = NamespaceNetwork.unavailableReason() { throw XCTSkip("namespace test skipped: \(why)") }
-        let network: NamespaceNetwork
-        do { network = try NamespaceNetwork(workerCount: 1) } catch {
-            throw XCTSkip("namespace test skipped: cannot create network namespaces: \(error)")
-        }
+        let network = try NamespaceNetwork.makeOrSkip(workerCount: 1)
         self.network = network
         let cluster = try Cluster(leaseTimeout: 5, host: network.coordinatorAddress, port: 7000,
                                   coordinatorNamespace: network.coordinator, cliNamespace: network.workers[0])
