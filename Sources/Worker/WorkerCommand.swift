@@ -43,7 +43,7 @@ struct WorkerCommand: AsyncParsableCommand {
     var caFile: String?
     @Option(name: .customLong("cache-dir"), help: "Where downloads kept across jobs and restarts go: dataset shards and manifests, the coordinator's VGG16 weights (default: $XDG_CACHE_HOME/nst-orchestrator or ~/.cache/nst-orchestrator).")
     var cacheDir: String?
-    @Option(name: .customLong("cache-max-bytes"), help: "Bound on the cache, e.g. 20G, 500M or a byte count; the least recently used files are evicted first, never the running job's shards.")
+    @Option(name: .customLong("cache-max-bytes"), help: "Bound on the cache, e.g. 20G, 500M, 20GiB or a byte count; the least recently used files are evicted first, never the running job's shards.")
     var cacheMaxBytes: String = "20G"
 
     @Option(name: .customLong("work-dir"), help: "Where job files (style image, checkpoints, model) are kept while a job runs.")
@@ -52,7 +52,7 @@ struct WorkerCommand: AsyncParsableCommand {
     func validate() throws {
         if let n = threads, n < 1 { throw ValidationError("--threads must be at least 1") }
         if let name, let problem = JobConfig.nameProblem(name) { throw ValidationError("--name \(problem)") }
-        if ByteCount.parse(cacheMaxBytes) == nil {
+        if ByteCount(cacheMaxBytes) == nil {
             throw ValidationError("--cache-max-bytes: expected a byte count such as 20G, 500M or 1000000, got \"\(Sanitize.oneLine(cacheMaxBytes, limit: 40))\"")
         }
     }
@@ -80,7 +80,7 @@ struct WorkerCommand: AsyncParsableCommand {
             guard images > 0 else { throw WorkerError(TrainingError.emptyDataset(path: datasetURL.path)) }
         }
         let store = DownloadCache(root: cache.appendingPathComponent("store", isDirectory: true),
-                                  maxBytes: ByteCount.parse(cacheMaxBytes)!)
+                                  maxBytes: ByteCount(cacheMaxBytes)!.bytes)
         do { try FileManager.default.createDirectory(at: store.root, withIntermediateDirectories: true) }
         catch { throw WorkerError("cannot create the cache \(store.root.path): \(error.localizedDescription)") }
         Threads.configure(threads ?? Threads.available)
@@ -197,23 +197,6 @@ struct WorkerCommand: AsyncParsableCommand {
         })
         while name.hasPrefix(".") { name.removeFirst() }
         return String(name.prefix(100))
-    }
-}
-
-/// Byte counts as people write them: `1000000`, `500M`, `20G`, `1.5T` (powers of 1024; a
-/// trailing `B` or `iB` is allowed).
-enum ByteCount {
-    static func parse(_ text: String) -> Int64? {
-        var t = text.trimmingCharacters(in: .whitespaces).uppercased()
-        if t.hasSuffix("IB") { t.removeLast(2) } else if t.hasSuffix("B") { t.removeLast() }
-        let units: [Character: Double] = ["K": 1024, "M": 1_048_576, "G": 1_073_741_824, "T": 1_099_511_627_776]
-        var scale = 1.0
-        if let last = t.last, let u = units[last] { scale = u; t.removeLast() }
-        guard !t.isEmpty, t.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let n = Double(t),
-              n.isFinite, n >= 0 else { return nil }
-        let bytes = n * scale
-        guard bytes < 9e18 else { return nil }
-        return Int64(bytes)
     }
 }
 

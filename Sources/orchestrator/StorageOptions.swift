@@ -1,5 +1,6 @@
 import ArgumentParser
 import Coordinator
+import CoordinatorAPI
 import Foundation
 
 // MARK: - Retention
@@ -57,20 +58,7 @@ struct StorageOptions: ParsableArguments {
 
 // MARK: - Byte counts
 
-/// A number of bytes on the command line: `1048576`, or with a binary suffix `K`/`KiB`,
-/// `M`/`MiB`, `G`/`GiB`, `T`/`TiB` (`500M`, `20GiB`). Positive, at most Int64.max.
-struct ByteCount: ExpressibleByArgument {
-    let bytes: Int64
-
-    init?(argument: String) {
-        let text = argument.trimmingCharacters(in: .whitespaces)
-        let digits = text.prefix { $0.isASCII && $0.isNumber }
-        let suffix = text.dropFirst(digits.count).uppercased()
-        let shifts: [String: Int64] = ["": 0, "B": 0, "K": 10, "KIB": 10, "M": 20, "MIB": 20,
-                                       "G": 30, "GIB": 30, "T": 40, "TIB": 40]
-        guard !digits.isEmpty, let n = Int64(digits), n > 0, let shift = shifts[suffix] else { return nil }
-        let (value, overflow) = n.multipliedReportingOverflow(by: 1 << shift)
-        guard !overflow else { return nil }
-        bytes = value
-    }
+/// `ByteCount` (CoordinatorAPI) as an option value.
+extension ByteCount: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CoordinatorAPI
 import Foundation
 import NSTModel
 
