@@ -114,11 +114,3 @@ struct JSONSyntaxError: Error, CustomStringConvertible {
         return "malformed JSON: \(reason)"
     }
 }
-
-extension JSONValue {
-    /// A number as people write it in a config: `30000`, `0.001`, `1e+10`.
-    static func shortNumber(_ x: Double) -> String {
-        if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
-        return "\(x)"
-    }
-}

@@ -176,7 +176,7 @@ struct Checker {
                 job.params = params
                 if let problem = JobConfig.nameProblem(job.name) { report("\(path).name", "the sweep's job name \(job.name): \(problem)") }
                 for problem in job.problems() where reported.insert(problem).inserted {
-                    report("\(path) (\(job.name): \(Self.describe(params)))", problem)
+                    report("\(path) (\(job.name): \(JobConfig.paramsText(params)))", problem)
                 }
                 result.styles.append(.init(name: job.name, image: image.url, imagePath: image.shown, imageSHA256: image.sha256,
                                            imageBytes: image.size, config: job))
@@ -195,11 +195,6 @@ struct Checker {
             jobNames[style.name] = jobNames[style.name] ?? origin
         }
         return result
-    }
-
-    /// `style_weight=30000, lr=0.001`.
-    static func describe(_ params: [String: Double]) -> String {
-        params.keys.sorted().map { "\($0)=\(JSONValue.shortNumber(params[$0]!))" }.joined(separator: ", ")
     }
 
     mutating func checkName(_ value: JSONValue?, path: String) -> String? {

@@ -121,7 +121,7 @@ public enum DashboardPage {
         var notes: [String] = []
         if let name = j.dataset { notes.append(name + (j.datasetSHA256.map { "@" + $0.prefix(6) } ?? "")) }
         if let params = j.params, !params.isEmpty {
-            notes.append(params.keys.sorted().map { "\($0)=\(String(format: "%g", params[$0]!))" }.joined(separator: " "))
+            notes.append(JobConfig.paramsText(params))
         }
         return notes.isEmpty ? "" : "<br><small class=\"muted\">\(escape(notes.joined(separator: " · ")))</small>"
     }

@@ -213,6 +213,11 @@ extension JobConfig {
         }
     }
 
+    /// A sweep job's params as one line, keys in order: `lr=0.002 style_weight=30000`.
+    public static func paramsText(_ params: [String: Double]) -> String {
+        params.keys.sorted().map { "\($0)=\(String(format: "%g", params[$0]!))" }.joined(separator: " ")
+    }
+
     /// Why `name` cannot be a job name (it becomes a file name), or nil if it can.
     public static func nameProblem(_ name: String) -> String? {
         if name.isEmpty { return "must not be empty" }

@@ -65,13 +65,9 @@ extension JobDriver {
             }
         }
 
-        let images = PackedImages(manifest: manifest, digest: ref.sha256, store: ContentStore(root: context.cache.root),
-                                  inPlace: inPlace,
-                                  // Held-out images come from the end: the cut to max_images is made after them.
-                                  maxImages: c.validationImages > 0 ? nil : c.maxImages)
         // What training reads: the first max_images of the images before the held-out ones,
         // from the resume point round; then the held-out validation images at the end.
-        let total = images.count, held = min(max(c.validationImages, 0), total)
+        let total = manifest.trainingOrder.count, held = min(max(c.validationImages, 0), total)
         let trained = min(c.maxImages ?? Int.max, total - held)
         let start = Self.firstImage(step: lease.checkpoint?.step ?? 0, images: trained, batch: c.batchSize)
         let positions = (0..<trained).map { (start + $0) % max(trained, 1) } + Array((total - held)..<total)
@@ -80,12 +76,14 @@ extension JobDriver {
         let fetcher = ShardFetcher(cache: context.cache, order: order, download: shardDownload(),
                                    log: { Log.info("\(label): \($0)") })
         let needed = order.reduce(Int64(0)) { $0 + $1.size }
-        Log.info("\(label): dataset \(Sanitize.oneLine(ref.name, limit: 64)) (manifest \(ref.sha256.prefix(12))…): \(images.count) images, "
+        Log.info("\(label): dataset \(Sanitize.oneLine(ref.name, limit: 64)) (manifest \(ref.sha256.prefix(12))…): \(trained) images, "
                  + "\(order.count) shard(s) of \(manifest.shards.count) needed (\(needed >> 20) MiB)")
         self.fetcher = fetcher
         fetchTask = Task { await fetcher.run() }
-        let packed = PackedImages(images: images.images, description: images.description,
-                                  digest: { FileDigest.sha256(of: $0) },
+        let packed = PackedImages(manifest: manifest, digest: ref.sha256, store: ContentStore(root: context.cache.root),
+                                  inPlace: inPlace,
+                                  // Held-out images come from the end: the cut to max_images is made after them.
+                                  maxImages: c.validationImages > 0 ? nil : c.maxImages,
                                   waitUntilAvailable: { url in try fetcher.waitUntilAvailable(url) })
         return .success(.fetched(FetchedImages(images: packed, fetcher: fetcher)))
     }

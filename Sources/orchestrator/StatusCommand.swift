@@ -131,14 +131,10 @@ enum StatusTable {
         return out
     }
 
-    /// A sweep job's params, short: `lr=0.001 style_weight=3e+04`.
+    /// A sweep job's params, short: `lr=0.001 style_weight=30000`.
     static func params(_ params: [String: Double]?) -> String {
         guard let params, !params.isEmpty else { return "-" }
-        return params.keys.sorted().map { key in
-            let v = params[key]!
-            let text = v == v.rounded() && abs(v) < 1e5 ? String(Int64(v)) : String(format: "%.3g", v)
-            return "\(Sanitize.oneLine(key, limit: 32))=\(text)"
-        }.joined(separator: " ")
+        return Sanitize.oneLine(JobConfig.paramsText(params), limit: 200)
     }
 
     /// The dataset, short: `coco@3f2a1b` (name and manifest digest prefix), `-` for the

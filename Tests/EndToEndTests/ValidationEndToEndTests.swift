@@ -35,8 +35,7 @@ final class ValidationEndToEndTests: XCTestCase {
         self.cluster = cluster
         try cluster.startCoordinator()
         try cluster.waitForCoordinator()
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        defer { try? http.syncShutdown() }
+        let http = HTTPClient.shared  // the process-wide client: nothing to shut down
 
         // Given a style and two jobs holding out 2 of the 8 images: one runs its 6 steps, the other
         // stops at its second checkpoint (patience 1 and a 99 % improvement asked for)
