@@ -13,16 +13,21 @@ enum StyleKeys {
 
     /// The training keys, in the order problems are reported.
     static let training = ["dataset", "image_size", "style_size", "batch_size", "epochs", "max_images", "steps", "lr",
-                           "content_weight", "style_weight", "checkpoint_every", "seed", "priority", "max_attempts",
-                           "validation_images", "early_stop"]
+                           "content_weight", "style_weight", "style_ratio", "checkpoint_every", "seed", "priority", "max_attempts",
+                           "validation_images", "early_stop", "init"]
 
     /// Held-out validation images of a job when the config does not say (the default;
     /// `orchestrator train` keeps validation off unless asked).
     static let defaultValidationImages = 8
 
+    /// `style_ratio` when `"style_weight": "auto"` comes without one: the weighted style term
+    /// this many times the content term on the first batch (chosen from sweeps with the
+    /// ImageNet VGG16; docs/tuning.md).
+    static let defaultStyleRatio = 1.0
+
     /// The keys a `{"sweep": […]}` may take (docs/tuning.md): every numeric hyper-parameter.
     static let sweepable: Set<String> = ["image_size", "style_size", "batch_size", "epochs", "max_images", "steps", "lr",
-                                         "content_weight", "style_weight", "checkpoint_every", "seed", "validation_images"]
+                                         "content_weight", "style_weight", "style_ratio", "checkpoint_every", "seed", "validation_images"]
 
     /// Checks every key of `object` (at `path`) and applies the valid training keys to `config`.
     static func apply(_ object: [String: JSONValue], path: String, to config: inout JobConfig,
@@ -84,8 +89,20 @@ enum StyleKeys {
             guard let x = value.number, x.isFinite, x >= 0 else { return "must be a non-negative number\(got)" }
             config.contentWeight = x
         case "style_weight":
-            guard let x = value.number, x.isFinite, x >= 0 else { return "must be a non-negative number\(got)" }
+            // "auto": the worker chooses it on the first batch (style_ratio, or the default).
+            if value == .string("auto") {
+                config.styleRatio = config.styleRatio ?? defaultStyleRatio
+                return nil
+            }
+            guard let x = value.number, x.isFinite, x >= 0 else { return "must be a non-negative number or \"auto\"\(got)" }
             config.styleWeight = x
+            config.styleRatio = nil
+        case "style_ratio":
+            guard config.styleRatio != nil else { return "needs \"style_weight\": \"auto\" (here or in defaults)" }
+            guard let x = value.number, x.isFinite, x > 0, x <= JobLimits.maxStyleRatio else {
+                return "must be a number above 0 and at most \(Int(JobLimits.maxStyleRatio))\(got)"
+            }
+            config.styleRatio = x
         case "checkpoint_every":
             guard let i = integer(JobLimits.checkpointEvery) else {
                 return "must be an integer \(between(JobLimits.checkpointEvery))\(got)"
@@ -117,6 +134,12 @@ enum StyleKeys {
             let d = o["min_delta"].map { $0.number } ?? 0
             guard let d, d.isFinite, d >= 0, d < 1 else { return "min_delta must be a number from 0 to less than 1 (relative)\(got)" }
             config.earlyStop = EarlyStop(patience: Int(p), minDelta: d)
+        case "init":
+            if value == .null { config.initFrom = nil; return nil }
+            guard case .string(let text) = value, InitSource(text) != nil else {
+                return "expected \"nearest\", \"job:ID\" (a job id) or null\(got)"
+            }
+            config.initFrom = text
         default:
             return "unknown key"
         }

@@ -170,7 +170,11 @@ struct Checker {
                 job.group = name
                 var params: [String: Double] = [:]
                 for (key, value) in combination {
-                    _ = StyleKeys.set(key, value, in: &job)  // each value was checked on its own
+                    // Each value was checked on its own; what is left is a key that needs another
+                    // (style_ratio without "style_weight": "auto").
+                    if let problem = StyleKeys.set(key, value, in: &job), reported.insert(problem).inserted {
+                        report("\(path).\(key)", problem)
+                    }
                     params[key] = value.number
                 }
                 job.params = params

@@ -60,6 +60,7 @@ enum Sweeps {
                     continue
                 }
                 var scratch = JobConfig(name: "", styleSHA256: "")
+                if key == "style_ratio" { scratch.styleRatio = StyleKeys.defaultStyleRatio }  // "auto" is checked per job
                 if let problem = StyleKeys.set(key, v, in: &scratch) {
                     checker.report(vat, problem)
                     good = false

@@ -20,7 +20,9 @@ extension JobStatus {
                   modelSHA256: job.modelSHA256, previewStep: job.previewSHA256 == nil ? nil : job.previewStep,
                   createdAt: job.createdAt, updatedAt: job.updatedAt, dataset: job.config.dataset,
                   datasetSHA256: job.config.datasetSHA256, lossNetwork: job.lossNetwork,
-                  group: job.config.group, params: job.config.params, stopReason: job.stopReason)
+                  group: job.config.group, params: job.config.params, stopReason: job.stopReason,
+                  styleRatio: job.config.styleRatio, chosenStyleWeight: job.chosenStyleWeight,
+                  initFrom: job.config.initFrom, warmStartJob: job.warmStartJobID, warmStart: job.warmStart)
     }
 
     /// How many total losses `recent_totals` holds at most.

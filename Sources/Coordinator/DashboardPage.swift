@@ -123,6 +123,7 @@ public enum DashboardPage {
         if let params = j.params, !params.isEmpty {
             notes.append(JobConfig.paramsText(params))
         }
+        notes.append(contentsOf: j.choices)
         return notes.isEmpty ? "" : "<br><small class=\"muted\">\(escape(notes.joined(separator: " · ")))</small>"
     }
 

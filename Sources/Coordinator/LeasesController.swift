@@ -40,13 +40,20 @@ struct LeasesController: Sendable {
             }
             dataset = version.ref
         }
+        if case .job(let source)? = job.config.initSource, lease.checkpoint == nil, lease.initCandidates.isEmpty {
+            // Submit checked it; its model has gone since (only a deleted job loses it).
+            let reason = "init: job \(source) has no model to start from any more"
+            _ = try await core.store.failJob(jobID: job.id, token: lease.token, reason: reason, retryable: false)
+            core.logger.error("job \(job.id) (\(job.name)) failed at lease: \(reason)")
+            return Response(status: .noContent)
+        }
         core.logger.info("job \(job.id) (\(job.name)) leased to \(body.worker), attempt \(job.attempt) of \(job.maxAttempts), from step \(job.resumedFromStep)")
         return try json(LeaseResponse(jobID: job.id, config: job.config, token: lease.token,
                                       leaseSeconds: job.leaseSeconds ?? core.config.leaseSeconds,
                                       leaseExpiresAt: lease.expiresAt, attempt: job.attempt,
                                       checkpoint: lease.checkpoint.map(CheckpointInfo.init), vgg: core.config.lossNetwork,
                                       dataset: dataset, validation: lease.validation,
-                                      best: lease.best.map(CheckpointInfo.init)))
+                                      best: lease.best.map(CheckpointInfo.init), initCandidates: lease.initCandidates))
     }
 
     @Sendable func heartbeat(_ request: Request, context: CoordinatorContext) async throws -> Response {
@@ -54,7 +61,8 @@ struct LeasesController: Sendable {
         let body = try await request.decodeJSON(HeartbeatRequest.self, limit: core.config.maxJSONBytes)
         switch try await core.store.heartbeat(jobID: id, token: body.token, progress: body.progress,
                                               lossPoints: body.lossPoints, lossNetwork: body.lossNetwork,
-                                              validation: body.validation) {
+                                              validation: body.validation, styleWeight: body.styleWeight,
+                                              warmStart: body.warmStart) {
         case .continue(let expiry):
             core.metrics.heartbeat()
             return try json(HeartbeatResponse.continue(expiresAt: expiry))

@@ -67,6 +67,15 @@ public struct JobStatus: Codable, Sendable, Equatable {
     public var params: [String: Double]?
     /// Why a succeeded job stopped before its budget (`early-stopped at step N`).
     public var stopReason: String?
+    /// `"style_weight": "auto"`: the ratio asked for, and the weight the worker chose (nil until
+    /// it has), which training uses instead of the config's `style_weight`.
+    public var styleRatio: Double?
+    public var chosenStyleWeight: Double?
+    /// The job's `"init"` (`nearest` or `job:ID`), the job whose model it started from, and
+    /// how that was chosen (`job 3 (wave): Gram distance 0.214, nearest of 4`).
+    public var initFrom: String?
+    public var warmStartJob: Int64?
+    public var warmStart: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id, name, state, attempt
@@ -91,6 +100,11 @@ public struct JobStatus: Codable, Sendable, Equatable {
         case lossNetwork = "loss_network"
         case group, params
         case stopReason = "stop_reason"
+        case styleRatio = "style_ratio"
+        case chosenStyleWeight = "chosen_style_weight"
+        case initFrom = "init"
+        case warmStartJob = "warm_start_job"
+        case warmStart = "warm_start"
     }
 
     /// Writes every key, `null` for unknown values (scripts may index any key).
@@ -124,6 +138,11 @@ public struct JobStatus: Codable, Sendable, Equatable {
         try c.encode(group, forKey: .group)
         try c.encode(params, forKey: .params)
         try c.encode(stopReason, forKey: .stopReason)
+        try c.encode(styleRatio, forKey: .styleRatio)
+        try c.encode(chosenStyleWeight, forKey: .chosenStyleWeight)
+        try c.encode(initFrom, forKey: .initFrom)
+        try c.encode(warmStartJob, forKey: .warmStartJob)
+        try c.encode(warmStart, forKey: .warmStart)
     }
 
     public init(id: Int64, name: String, state: JobState, attempt: Int, maxAttempts: Int, step: Int,
@@ -132,7 +151,13 @@ public struct JobStatus: Codable, Sendable, Equatable {
                 recentTotals: [Double], failureReason: String?, modelSHA256: String?, previewStep: Int?,
                 createdAt: Date, updatedAt: Date, dataset: String? = nil, datasetSHA256: String? = nil,
                 lossNetwork: String? = nil, group: String? = nil, params: [String: Double]? = nil,
-                stopReason: String? = nil) {
+                stopReason: String? = nil, styleRatio: Double? = nil, chosenStyleWeight: Double? = nil,
+                initFrom: String? = nil, warmStartJob: Int64? = nil, warmStart: String? = nil) {
+        self.styleRatio = styleRatio
+        self.chosenStyleWeight = chosenStyleWeight
+        self.initFrom = initFrom
+        self.warmStartJob = warmStartJob
+        self.warmStart = warmStart
         self.group = group
         self.params = params
         self.stopReason = stopReason
@@ -161,6 +186,23 @@ public struct JobStatus: Codable, Sendable, Equatable {
         self.previewStep = previewStep
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+    }
+}
+
+extension JobStatus {
+    /// What the job chose for itself, one line each (status and the dashboard): an auto style
+    /// weight (`style_weight auto (ratio 1): 12345`, or `…: chosen at the first step`) and a
+    /// warm start (`init nearest: job 3 (wave): Gram distance 0.214, nearest of 4`).
+    public var choices: [String] {
+        var out: [String] = []
+        if let ratio = styleRatio {
+            out.append("style_weight auto (ratio \(String(format: "%g", ratio))): "
+                       + (chosenStyleWeight.map { String(format: "%.6g", $0) } ?? "chosen at the first step"))
+        }
+        if let source = initFrom {
+            out.append("init \(source): " + (warmStart ?? (state == .queued ? "chosen when leased" : "fresh initialisation")))
+        }
+        return out
     }
 }
 

@@ -25,6 +25,14 @@ public struct JobConfig: Codable, Sendable, Equatable {
     public var lr: Double
     public var contentWeight: Double
     public var styleWeight: Double
+    /// `"style_weight": "auto"`: when set, the worker chooses the style weight before the first
+    /// step so that the weighted style term is this many times the content term on the first
+    /// batch (`styleWeight` is then unused); the chosen weight is recorded with the job.
+    public var styleRatio: Double?
+    /// Warm start (docs/tuning.md): `"nearest"` starts from the finished model whose style's
+    /// Gram statistics are closest to this style's, `"job:ID"` from that job's model; nil
+    /// starts from a fresh initialisation.
+    public var initFrom: String?
     /// Upload a checkpoint every this many steps.
     public var checkpointEvery: Int
     public var seed: UInt64
@@ -56,8 +64,10 @@ public struct JobConfig: Codable, Sendable, Equatable {
         lr: Double = 1e-3, contentWeight: Double = 1e5, styleWeight: Double = 1e10,
         checkpointEvery: Int = 100, seed: UInt64 = 42, priority: Int = 0, maxAttempts: Int = 3,
         dataset: String? = nil, datasetSHA256: String? = nil, group: String? = nil, params: [String: Double]? = nil,
-        validationImages: Int = 0, earlyStop: EarlyStop? = nil
+        validationImages: Int = 0, earlyStop: EarlyStop? = nil, styleRatio: Double? = nil, initFrom: String? = nil
     ) {
+        self.styleRatio = styleRatio
+        self.initFrom = initFrom
         self.group = group
         self.params = params
         self.validationImages = validationImages
@@ -93,6 +103,8 @@ public struct JobConfig: Codable, Sendable, Equatable {
         case lr
         case contentWeight = "content_weight"
         case styleWeight = "style_weight"
+        case styleRatio = "style_ratio"
+        case initFrom = "init"
         case checkpointEvery = "checkpoint_every"
         case seed
         case priority
@@ -118,6 +130,8 @@ public struct JobConfig: Codable, Sendable, Equatable {
         lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr
         contentWeight = try c.decodeIfPresent(Double.self, forKey: .contentWeight) ?? d.contentWeight
         styleWeight = try c.decodeIfPresent(Double.self, forKey: .styleWeight) ?? d.styleWeight
+        styleRatio = try c.decodeIfPresent(Double.self, forKey: .styleRatio)
+        initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
         checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
         priority = try c.decodeIfPresent(Int.self, forKey: .priority) ?? d.priority
@@ -195,8 +209,17 @@ extension JobConfig {
         if !(styleWeight.isFinite && styleWeight >= 0) {
             out.append("style_weight: must be a non-negative number, got \(styleWeight)")
         }
+        if let r = styleRatio, !(r.isFinite && r > 0 && r <= JobLimits.maxStyleRatio) {
+            out.append("style_ratio: must be a number above 0 and at most \(Int(JobLimits.maxStyleRatio)), got \(r)")
+        }
+        if let i = initFrom, InitSource(i) == nil {
+            out.append("init: expected \"nearest\" or \"job:ID\" (a job id), got \"\(Self.shown(i))\"")
+        }
         return out
     }
+
+    /// Where a job's training starts (`initFrom` parsed); nil for a fresh initialisation.
+    public var initSource: InitSource? { initFrom.flatMap(InitSource.init) }
 
     /// At most 80 characters of `text`, control characters escaped (for messages).
     static func shown(_ text: String) -> String { Sanitize.oneLine(text, limit: 80) }
@@ -236,6 +259,32 @@ extension JobConfig {
     }
 }
 
+// MARK: - Warm starts
+
+/// `"init"` of a job config: the finished model a job's training starts from.
+public enum InitSource: Sendable, Equatable, CustomStringConvertible {
+    /// The succeeded job whose style is nearest by Gram statistics (chosen by the worker).
+    case nearest
+    /// This job's final model.
+    case job(Int64)
+
+    /// Parses `"nearest"` or `"job:ID"` (ID a positive integer); nil otherwise.
+    public init?(_ text: String) {
+        if text == "nearest" { self = .nearest; return }
+        let digits = text.dropFirst(4)
+        guard text.hasPrefix("job:"), !digits.isEmpty, digits.allSatisfy({ ("0"..."9").contains($0) }),
+              let id = Int64(digits), id > 0 else { return nil }
+        self = .job(id)
+    }
+
+    public var description: String {
+        switch self {
+        case .nearest: return "nearest"
+        case .job(let id): return "job:\(id)"
+        }
+    }
+}
+
 // MARK: - Limits
 
 /// The one set of limits on every job-config value (docs/api.md), checked by `problems()` on
@@ -257,6 +306,8 @@ public enum JobLimits {
     public static let validationImages = 0...1024
     /// Early stopping's patience, in checkpoints.
     public static let patience = 1...1000
+    /// The largest `style_ratio` (the weighted style term this many times the content term).
+    public static let maxStyleRatio = 1e6
     /// Swept parameters of one job.
     public static let params = 32
     public static let priority = -1_000_000...1_000_000

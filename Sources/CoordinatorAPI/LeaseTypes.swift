@@ -37,10 +37,16 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
     /// count from them), and the checkpoint with the best weighted validation total.
     public var validation: [ValidationPoint]
     public var best: CheckpointInfo?
+    /// A fresh start of a job with `"init"`: the finished models it may start from (one for
+    /// `job:ID` or once `nearest` has chosen; up to `InitCandidate.maxCount` for `nearest`).
+    /// Empty on a resume: the checkpoint holds the weights.
+    public var initCandidates: [InitCandidate]
 
     public init(jobID: Int64, config: JobConfig, token: String, leaseSeconds: Double,
                 leaseExpiresAt: Date, attempt: Int, checkpoint: CheckpointInfo?, vgg: WeightsInfo? = nil,
-                dataset: DatasetRef? = nil, validation: [ValidationPoint] = [], best: CheckpointInfo? = nil) {
+                dataset: DatasetRef? = nil, validation: [ValidationPoint] = [], best: CheckpointInfo? = nil,
+                initCandidates: [InitCandidate] = []) {
+        self.initCandidates = initCandidates
         self.validation = validation
         self.best = best
         self.vgg = vgg
@@ -60,6 +66,7 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
         case leaseSeconds = "lease_seconds"
         case leaseExpiresAt = "lease_expires_at"
         case attempt, checkpoint, vgg, dataset, validation, best
+        case initCandidates = "init_candidates"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -75,6 +82,7 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
         dataset = try c.decodeIfPresent(DatasetRef.self, forKey: .dataset)
         validation = try c.decodeIfPresent([ValidationPoint].self, forKey: .validation) ?? []
         best = try c.decodeIfPresent(CheckpointInfo.self, forKey: .best)
+        initCandidates = try c.decodeIfPresent([InitCandidate].self, forKey: .initCandidates) ?? []
     }
 
     /// Writes `"checkpoint": null` for a fresh start (and `"vgg"` only when there is one).
@@ -91,6 +99,56 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
         try c.encodeIfPresent(dataset, forKey: .dataset)
         if !validation.isEmpty { try c.encode(validation, forKey: .validation) }
         try c.encodeIfPresent(best, forKey: .best)
+        if !initCandidates.isEmpty { try c.encode(initCandidates, forKey: .initCandidates) }
+    }
+}
+
+/// A finished job a new one may start from (`"init"`): its style image and its model, both
+/// artifacts the worker may download while it holds the lease.
+public struct InitCandidate: Codable, Sendable, Equatable {
+    /// The most candidates a lease offers for `"init": "nearest"` (the newest per style image).
+    public static let maxCount = 32
+
+    public var jobID: Int64
+    public var name: String
+    public var styleSHA256: String
+    /// The style size that job trained with (its Gram statistics are compared at the new job's).
+    public var styleSize: Int
+    public var model: WeightsInfo
+
+    public init(jobID: Int64, name: String, styleSHA256: String, styleSize: Int, model: WeightsInfo) {
+        self.jobID = jobID
+        self.name = name
+        self.styleSHA256 = styleSHA256
+        self.styleSize = styleSize
+        self.model = model
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case jobID = "job_id"
+        case name
+        case styleSHA256 = "style_sha256"
+        case styleSize = "style_size"
+        case model
+    }
+}
+
+/// What a worker reports about a warm start (`"init"`): the job whose model it started from,
+/// and for `nearest` the Gram distance and how many candidates it compared.
+public struct WarmStartReport: Codable, Sendable, Equatable {
+    public var jobID: Int64
+    public var distance: Double?
+    public var candidates: Int?
+
+    public init(jobID: Int64, distance: Double? = nil, candidates: Int? = nil) {
+        self.jobID = jobID
+        self.distance = distance
+        self.candidates = candidates
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case jobID = "job_id"
+        case distance, candidates
     }
 }
 
@@ -147,10 +205,17 @@ public struct HeartbeatRequest: Codable, Sendable, Equatable {
     public var lossNetwork: String?
     /// Validation points not yet acknowledged (one per checkpoint).
     public var validation: [ValidationPoint]
+    /// The style weight chosen for `"style_weight": "auto"`, once chosen.
+    public var styleWeight: Double?
+    /// The model a warm start (`"init"`) began from.
+    public var warmStart: WarmStartReport?
 
     public init(token: String, step: Int, imagesDone: Int, imagesPerS: Double? = nil,
                 stepsTotal: Int? = nil, imagesTotal: Int? = nil, lossPoints: [LossPoint] = [],
-                lossNetwork: String? = nil, validation: [ValidationPoint] = []) {
+                lossNetwork: String? = nil, validation: [ValidationPoint] = [],
+                styleWeight: Double? = nil, warmStart: WarmStartReport? = nil) {
+        self.styleWeight = styleWeight
+        self.warmStart = warmStart
         self.validation = validation
         self.lossNetwork = lossNetwork
         self.token = token
@@ -171,6 +236,8 @@ public struct HeartbeatRequest: Codable, Sendable, Equatable {
         case lossPoints = "loss_points"
         case lossNetwork = "loss_network"
         case validation
+        case styleWeight = "style_weight"
+        case warmStart = "warm_start"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -184,6 +251,8 @@ public struct HeartbeatRequest: Codable, Sendable, Equatable {
         lossPoints = try c.decodeIfPresent([LossPoint].self, forKey: .lossPoints) ?? []
         lossNetwork = try c.decodeIfPresent(String.self, forKey: .lossNetwork)
         validation = try c.decodeIfPresent([ValidationPoint].self, forKey: .validation) ?? []
+        styleWeight = try c.decodeIfPresent(Double.self, forKey: .styleWeight)
+        warmStart = try c.decodeIfPresent(WarmStartReport.self, forKey: .warmStart)
     }
 
     public var progress: JobProgress {

@@ -61,6 +61,12 @@ public struct Job: Codable, Sendable, Equatable, Identifiable {
     public var lossNetwork: String?
     /// Why a succeeded job stopped before its budget (migration "v6"): `early-stopped at step N (best step M)`.
     public var stopReason: String?
+    /// `"style_weight": "auto"`: the weight the worker chose (migration "v7"); nil until then.
+    public var chosenStyleWeight: Double?
+    /// A warm start (`"init"`, migration "v7"): the job whose model training started from, and
+    /// how it was chosen (`job 3 (wave): Gram distance 0.214, nearest of 4`).
+    public var warmStartJobID: Int64?
+    public var warmStart: String?
 
     enum CodingKeys: String, CodingKey {
         case id, name
@@ -90,6 +96,9 @@ public struct Job: Codable, Sendable, Equatable, Identifiable {
         case leaseCredentialID = "lease_credential_id"
         case lossNetwork = "loss_network"
         case stopReason = "stop_reason"
+        case chosenStyleWeight = "chosen_style_weight"
+        case warmStartJobID = "warm_start_job_id"
+        case warmStart = "warm_start"
     }
 }
 

@@ -31,6 +31,9 @@ extension JobStore {
                 if let problem = try Self.resolveDataset(db, &config, served: served) {
                     problems.append("configs[\(i)] (\(config.name)): \(problem)")
                 }
+                if let problem = try Self.initProblem(db, config) {
+                    problems.append("configs[\(i)] (\(config.name)): \(problem)")
+                }
                 resolved.append(config)
             }
             if !problems.isEmpty { throw StoreError.invalidConfig(reason: problems.joined(separator: "; ")) }

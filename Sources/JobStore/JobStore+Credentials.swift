@@ -72,8 +72,8 @@ extension JobStore {
     }
 
     /// True if `sha256` is an artifact a job leased by `credentialID` needs right now: its
-    /// style image, one of its checkpoints, or the manifest or a shard of the dataset version
-    /// it pins, while the job is running.
+    /// style image, one of its checkpoints, the manifest or a shard of the dataset version it
+    /// pins, or a warm start candidate's style image or model, while the job is running.
     public func artifactNeeded(sha256: String, byCredential credentialID: Int64) async throws -> Bool {
         try await read("artifactNeeded") { db in
             let jobs = try Job.filter(Job.Columns.state == JobState.running)
@@ -86,6 +86,10 @@ extension JobStore {
                     let shards = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dataset_shards WHERE dataset_sha256 = ? AND sha256 = ?",
                                                   arguments: [dataset, sha256]) ?? 0
                     if shards > 0 { return true }
+                }
+                // A warm start's candidates: their style images and models.
+                for c in try Self.initCandidates(db, for: job) where c.styleSHA256 == sha256 || c.model.sha256 == sha256 {
+                    return true
                 }
                 let checkpoints = try CheckpointRecord.filter(CheckpointRecord.Columns.jobID == job.id)
                     .filter(Column("sha256") == sha256).fetchCount(db)

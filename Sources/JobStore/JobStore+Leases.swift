@@ -66,7 +66,8 @@ extension JobStore {
                                  reason: "attempt \(job.attempt) of \(job.maxAttempts), \(start)",
                                  worker: worker)
             return Lease(job: job, token: token, expiresAt: expiry, checkpoint: checkpoint,
-                         validation: try Self.validationPoints(db, jobID: job.id), best: try Self.bestCheckpoint(db, jobID: job.id))
+                         validation: try Self.validationPoints(db, jobID: job.id), best: try Self.bestCheckpoint(db, jobID: job.id),
+                         initCandidates: checkpoint == nil ? try Self.initCandidates(db, for: job) : [])
         }
     }
 

@@ -17,13 +17,15 @@ extension JobStore {
     /// with. Loss points replace earlier rows of the same step. Progress older than what is
     /// recorded (a late, out-of-order heartbeat) is ignored; its loss points still count.
     /// `lossNetwork`, when given, replaces the job's `lossNetwork` (one line, at most
-    /// `maxLossNetworkText` bytes, control characters escaped).
+    /// `maxLossNetworkText` bytes, control characters escaped). `styleWeight` (an auto style
+    /// weight) and `warmStart` are recorded with the job (`applyTrainingChoices`).
     /// - Returns: `.continue(leaseExpiresAt:)`, or `.cancelled` (recording nothing) if the job
     ///   was cancelled while this token held it.
     /// - Throws: `staleLease`, `notFound`, `invalidReport` (negative counts, non-finite losses).
     public func heartbeat(jobID: Int64, token: String, progress: JobProgress,
                           lossPoints: [LossPoint] = [], lossNetwork: String? = nil,
-                          validation: [ValidationPoint] = []) async throws -> HeartbeatResult {
+                          validation: [ValidationPoint] = [], styleWeight: Double? = nil,
+                          warmStart: WarmStartReport? = nil) async throws -> HeartbeatResult {
         try Self.check(progress, jobID: jobID)
         try Self.check(lossPoints, jobID: jobID)
         try Self.check(validation, jobID: jobID)
@@ -39,6 +41,9 @@ extension JobStore {
             }
             if let refusal = Self.pastTheEnd([progress.step] + lossPoints.map(\.step) + validation.map(\.step), job: job,
                                              reportedTotal: progress.stepsTotal) {
+                return .failure(refusal)
+            }
+            if let refusal = try Self.applyTrainingChoices(db, styleWeight: styleWeight, warmStart: warmStart, to: &job) {
                 return .failure(refusal)
             }
             Self.apply(progress, to: &job)

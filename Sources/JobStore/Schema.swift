@@ -184,6 +184,16 @@ extension JobStore {
             }
         }
 
+        migrator.registerMigration("v7") { db in
+            // Issue 14: the style weight a worker chose for `"style_weight": "auto"`, and the
+            // job a warm start (`"init"`) began from.
+            try db.alter(table: "jobs") { t in
+                t.add(column: "chosen_style_weight", .double)
+                t.add(column: "warm_start_job_id", .integer)
+                t.add(column: "warm_start", .text)
+            }
+        }
+
         return migrator
     }
 }

@@ -23,6 +23,8 @@ public struct Lease: Sendable, Equatable {
     /// The job's validation points up to the resume step, and its best checkpoint by them.
     public var validation: [ValidationPoint] = []
     public var best: CheckpointRecord?
+    /// A fresh start with `"init"`: the finished models it may start from (`initCandidates`).
+    public var initCandidates: [InitCandidate] = []
 }
 
 /// The answer to a heartbeat.

@@ -36,7 +36,7 @@ extension JobDriver {
         let request = HeartbeatRequest(token: lease.token, step: p.step, imagesDone: p.images,
                                        imagesPerS: p.imagesPerS, stepsTotal: p.stepsTotal,
                                        imagesTotal: p.imagesTotal, lossPoints: points, lossNetwork: lossNetworkName,
-                                       validation: validation)
+                                       validation: validation, styleWeight: p.styleWeight, warmStart: warmStartReport)
         switch await call("heartbeat", { try await client.heartbeat(jobID: jobID, request) }) {
         case .ok(.continue):
             run.acknowledgeLosses(points.count)

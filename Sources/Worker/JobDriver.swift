@@ -89,6 +89,8 @@ final class JobDriver {
     var fetchTask: Task<Void, Never>?
     /// What the job trains with, reported in heartbeats (`HeartbeatRequest.lossNetwork`).
     var lossNetworkName: String?
+    /// The model a warm start began from (`"init"`), reported in heartbeats.
+    var warmStartReport: WarmStartReport?
     let leasedAt = monotonicSeconds()
 
     var client: CoordinatorClient { context.client }
@@ -207,6 +209,12 @@ final class JobDriver {
         case .success(let network): vgg = network
         case .failure(let setback): return .failure(setback)
         }
+        var initialWeights: URL?
+        switch await warmStart(style: style, vgg: vgg) {
+        case .success(let chosen?): initialWeights = chosen.0; warmStartReport = chosen.1
+        case .success(nil): break
+        case .failure(let setback): return .failure(setback)
+        }
         let data: TrainingData
         switch await trainingData() {
         case .success(let d): data = d
@@ -216,8 +224,9 @@ final class JobDriver {
         o.imageSize = c.imageSize; o.styleSize = c.styleSize; o.batchSize = c.batchSize
         o.epochs = c.epochs; o.steps = c.steps; o.maxImages = c.maxImages; o.validationImages = c.validationImages
         o.lr = c.lr; o.contentWeight = c.contentWeight; o.styleWeight = c.styleWeight; o.seed = c.seed
+        o.styleRatio = c.styleRatio
         return .success(TrainingSetup(jobID: jobID, options: o, data: data, styleImage: style,
-                                      vgg: vgg, resumeFrom: checkpointFile,
+                                      vgg: vgg, resumeFrom: checkpointFile, initialWeights: initialWeights,
                                       checkpointEvery: max(1, c.checkpointEvery), earlyStop: c.earlyStop,
                                       validationHistory: lease.validation, bestWeights: bestWeights,
                                       workDir: jobDir, leasedAt: leasedAt))
@@ -308,14 +317,15 @@ final class JobDriver {
     /// that it was cancelled or that the lease is gone (nil otherwise).
     func withKeepAlive<T>(_ transfer: () async -> T) async -> (T, String?) {
         let client = self.client, jobID = self.jobID, token = lease.token
-        let interval = heartbeatInterval, run = self.run, network = lossNetworkName
+        let interval = heartbeatInterval, run = self.run, network = lossNetworkName, warm = warmStartReport
         let keeper = Task { () -> String? in
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
                 if Task.isCancelled { break }
                 let p = run.progress
                 let beat = HeartbeatRequest(token: token, step: p.step, imagesDone: p.images, imagesPerS: p.imagesPerS,
-                                            stepsTotal: p.stepsTotal, imagesTotal: p.imagesTotal, lossNetwork: network)
+                                            stepsTotal: p.stepsTotal, imagesTotal: p.imagesTotal, lossNetwork: network,
+                                            styleWeight: p.styleWeight, warmStart: warm)
                 do {
                     if case .cancel = try await client.heartbeat(jobID: jobID, beat) { return "cancelled" }
                 } catch let error as ClientError where error.isStaleLease {

@@ -14,6 +14,8 @@ struct TrainingSetup: @unchecked Sendable {
     var vgg: VGG16
     /// The checkpoint to resume from, nil for a fresh start.
     var resumeFrom: URL?
+    /// A warm start's model (`"init"`): the weights a fresh start begins from.
+    var initialWeights: URL?
     var checkpointEvery: Int
     /// Early stopping (needs `options.validationImages` > 0), the validation points of earlier
     /// attempts, and the downloaded best checkpoint of an earlier attempt (`LeaseResponse.best`).
@@ -60,6 +62,8 @@ struct TrainingProgress: Sendable {
     /// The step the session started from once it is built (0 for a fresh start).
     var startStep: Int?
     var latest: LossPoint?
+    /// The style weight chosen for `"style_weight": "auto"`, once chosen or restored.
+    var styleWeight: Double?
 }
 
 /// How the training thread ended.
@@ -172,8 +176,9 @@ final class TrainingRun: @unchecked Sendable {
             let split = try HeldOutSplit(images, validationImages: setup.options.validationImages,
                                          maxImages: setup.options.maxImages)
             let style = try RGBImage(contentsOf: setup.styleImage)
+            let initial = try setup.resumeFrom == nil ? setup.initialWeights.map { try WeightsFile.read(contentsOf: $0) } : nil
             let session = try TrainingSession(options: setup.options, style: style, dataset: split.training,
-                                              validation: split.validation, vgg: setup.vgg)
+                                              validation: split.validation, vgg: setup.vgg, initial: initial)
             built = session
             if let resume = setup.resumeFrom {
                 try session.resume(from: WeightsFile.read(contentsOf: resume))
@@ -205,6 +210,16 @@ final class TrainingRun: @unchecked Sendable {
                 case .none: break
                 }
                 let r = try session.runStep()
+                if trained == 0, let ratio = setup.options.styleRatio {
+                    if let a = session.autoStyleWeight {
+                        Log.info(String(format: "job %lld: style weight auto: content %.5g, style %.5g on the first batch: style_weight %.6g (ratio %g)",
+                                        job, a.content, a.style, a.weight, ratio))
+                    } else {
+                        Log.info(String(format: "job %lld: style weight auto: %.6g, from the checkpoint", job, session.styleWeight))
+                    }
+                    let weight = session.styleWeight
+                    locked { progressValue.styleWeight = weight }
+                }
                 if let l = r.loss { try divergence.observe(step: r.step, total: l.total) }
                 for s in r.skipped { Log.info("job \(job): skipped \(s)") }
                 if trained == 0 {

@@ -88,6 +88,9 @@ enum StatusTable {
             out += "job \(job.id) (\(Sanitize.oneLine(job.name, limit: 64))) failed: "
                 + "\(job.failureReason.map { Sanitize.oneLine($0) } ?? "no reason recorded")\n"
         }
+        for job in response.jobs {
+            for choice in job.choices { out += "job \(job.id) (\(Sanitize.oneLine(job.name, limit: 64))) \(Sanitize.oneLine(choice))\n" }
+        }
         for job in response.jobs where job.state == .succeeded {
             if let reason = job.stopReason {
                 out += "job \(job.id) (\(Sanitize.oneLine(job.name, limit: 64))) \(Sanitize.oneLine(reason))\n"

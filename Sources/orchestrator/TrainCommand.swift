@@ -24,6 +24,9 @@ struct Train: ParsableCommand {
     @Option var lr = 1e-3
     @Option(name: .customLong("content-weight")) var contentWeight = 1e5
     @Option(name: .customLong("style-weight")) var styleWeight = 1e10
+    @Option(name: .customLong("style-ratio"),
+            help: "Instead of --style-weight: choose it on the first batch so that the weighted style term is R times the content term (\"style_weight\": \"auto\" in a config).")
+    var styleRatio: Double?
     @Option var seed: UInt64 = 42
     @Option(help: "Threads for OpenBLAS and the vector loops (default: all cores).") var threads: Int?
     @Option(name: .customLong("loss-log"), help: "CSV with step,images,content,style,total per step.") var lossLog: String?
@@ -41,6 +44,9 @@ struct Train: ParsableCommand {
             throw ValidationError("--validation-images must be in \(JobLimits.validationImages), got \(validationImages)")
         }
         if let n = threads, n < 1 { throw ValidationError("--threads must be at least 1") }
+        if let r = styleRatio, !(r.isFinite && r > 0 && r <= JobLimits.maxStyleRatio) {
+            throw ValidationError("--style-ratio must be a number above 0 and at most \(Int(JobLimits.maxStyleRatio)), got \(r)")
+        }
     }
 
     func run() throws {
@@ -52,6 +58,7 @@ struct Train: ParsableCommand {
         options.imageSize = imageSize; options.styleSize = styleSize; options.batchSize = batchSize
         options.epochs = epochs; options.steps = steps; options.maxImages = maxImages
         options.lr = lr; options.contentWeight = contentWeight; options.styleWeight = styleWeight; options.seed = seed
+        options.styleRatio = styleRatio
 
         let session: TrainingSession
         do {
@@ -68,9 +75,17 @@ struct Train: ParsableCommand {
         printErr("training \(session.totalSteps) steps on \(session.dataset.count) images (batch \(batchSize), \(imageSize)×\(imageSize)), \(Threads.count) threads, VGG16: \(source.description)")
         var progress = ProgressBar(total: session.totalSteps, unit: "img", start: session.state.step)
         var skipped = 0
+        var announcedWeight = false
         while !session.isFinished {
             let r: TrainingSession.StepReport
             do { r = try session.runStep() } catch { throw CLIError(error) }
+            if !announcedWeight, let ratio = styleRatio {
+                announcedWeight = true
+                printErr(session.autoStyleWeight.map {
+                    String(format: "style weight auto: content %.5g, style %.5g on the first batch: style_weight %.6g (ratio %g)",
+                           $0.content, $0.style, $0.weight, ratio)
+                } ?? String(format: "style weight auto: %.6g, from the checkpoint", session.styleWeight))
+            }
             skipped += r.skipped.count
             for s in r.skipped { printErr("skipped \(s)") }
             if let v = r.loss {

@@ -15,6 +15,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var lr = 1e-3
     public var contentWeight = 1e5
     public var styleWeight = 1e10
+    /// When set, `styleWeight` is not used: the session chooses the weight that makes the
+    /// weighted style term this many times the content term on the first batch (`AutoStyleWeight`).
+    public var styleRatio: Double?
     public var seed: UInt64 = 42
 
     public init() {}
@@ -58,6 +61,13 @@ public final class TrainingSession {
     public let batchesPerEpoch: Int
     public let totalSteps: Int
     public private(set) var state = CheckpointState(step: 0, imagesSeen: 0)
+    /// With `options.styleRatio`: the weight chosen on the first batch (nil until chosen, and
+    /// after a resume, which takes the weight from the checkpoint instead).
+    public internal(set) var autoStyleWeight: AutoStyleWeight?
+    /// False until an auto style weight is chosen or restored (always true without `styleRatio`).
+    var styleWeightSettled: Bool
+    /// The style weight training uses (the chosen one with `styleRatio`).
+    public var styleWeight: Double { trainer.loss.styleWeight }
     let batch: Tensor
 
     /// `initial`: weights to start from (`--init`); otherwise PyTorch's default init from `options.seed`.
@@ -81,10 +91,14 @@ public final class TrainingSession {
         guard options.epochs >= 1 || options.steps != nil else { throw TrainingError.invalidOption("epochs must be at least 1") }
         if let s = options.steps, s < 1 { throw TrainingError.invalidOption("steps must be at least 1, got \(s)") }
         guard options.lr > 0, options.lr.isFinite else { throw TrainingError.invalidOption("lr must be positive, got \(options.lr)") }
+        if let r = options.styleRatio, !(r.isFinite && r > 0) {
+            throw TrainingError.invalidOption("style ratio must be a positive number, got \(r)")
+        }
         guard dataset.count > 0 else { throw TrainingError.emptyDataset(path: dataset.description) }
         self.options = options
         self.dataset = dataset
         self.validation = validation
+        styleWeightSettled = options.styleRatio == nil
         batchesPerEpoch = (dataset.count + options.batchSize - 1) / options.batchSize
         totalSteps = options.steps ?? options.epochs * batchesPerEpoch
 
@@ -102,11 +116,21 @@ public final class TrainingSession {
     public var isFinished: Bool { state.step >= totalSteps }
 
     /// Continues from a checkpoint written by `writeCheckpoint`.
+    /// Continues from a checkpoint written by `writeCheckpoint`, with its auto style weight.
     public func resume(from checkpoint: SafeTensors) throws {
         state = try trainer.restoreCheckpoint(checkpoint)
+        if options.styleRatio != nil, let text = checkpoint.metadata[Self.autoStyleWeightKey],
+           let weight = Double(text), weight.isFinite, weight > 0 {
+            trainer.loss.styleWeight = weight
+            styleWeightSettled = true
+        }
     }
 
     public func writeCheckpoint(to url: URL, metadata: [String: String] = [:]) throws {
+        var metadata = metadata
+        if options.styleRatio != nil && styleWeightSettled {
+            metadata[Self.autoStyleWeightKey] = String(format: "%.17g", trainer.loss.styleWeight)
+        }
         try trainer.writeCheckpoint(to: url, state: state, extraMetadata: metadata)
     }
 
@@ -129,6 +153,7 @@ public final class TrainingSession {
     /// the dataset cannot deliver its bytes (`PackedImages`); the step is then not counted.
     public func runStep() throws -> StepReport {
         precondition(!isFinished, "training already finished")
+        if !styleWeightSettled, let ratio = options.styleRatio { try chooseStyleWeight(ratio: ratio) }
         let t0 = DispatchTime.now().uptimeNanoseconds
         let start = dataPosition
         let (loaded, skipped) = try dataset.loadBatch(start: start, count: options.batchSize, size: options.imageSize, into: batch)
