@@ -90,7 +90,7 @@ final class SweepConfigTests: XCTestCase {
             "defaults.lr.sweep: empty: give at least one value",
             "defaults.seed.sweep[1]: duplicate value 1 (also sweep[0])",
             "styles[0].batch_size.sweep[0]: must be an integer from 1 to 64, got 1.5",
-            "styles[0].dataset: cannot be swept (a sweep takes one of: batch_size, checkpoint_every, content_weight, epochs, image_size, lr, max_images, seed, steps, style_size, style_weight, validation_images)",
+            "styles[0].dataset: cannot be swept (a sweep takes one of: batch_size, checkpoint_every, content_weight, epochs, image_size, lr, max_images, seed, steps, style_ratio, style_size, style_weight, validation_images)",
             "styles[0].image_size.sweep[1]: must be a positive multiple of 4 (from 8 to 2048), got 66",
             "styles[0].image_size.sweep[2]: expected a number, got \"big\"",
             "styles[0].steps.sweep: expected an array of numbers, got 5",

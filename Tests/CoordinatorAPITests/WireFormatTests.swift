@@ -88,9 +88,10 @@ final class WireFormatTests: XCTestCase {
                                failureReason: nil, modelSHA256: nil, previewStep: nil,
                                createdAt: Date(timeIntervalSince1970: 10), updatedAt: Date(timeIntervalSince1970: 11))
         let json = try object(status)
-        XCTAssertEqual(json.count, 28)
+        XCTAssertEqual(json.count, 33)
         for key in ["steps_total", "images_total", "worker", "eta_s", "failure_reason", "model_sha256", "preview_step",
-                    "dataset", "dataset_sha256", "loss_network", "group", "params", "stop_reason"] {
+                    "dataset", "dataset_sha256", "loss_network", "group", "params", "stop_reason",
+                    "style_ratio", "chosen_style_weight", "init", "warm_start_job", "warm_start"] {
             XCTAssertTrue(json[key] is NSNull, "\(key) should be null, got \(String(describing: json[key]))")
         }
         XCTAssertEqual(json["created_at"] as? Double, 10)

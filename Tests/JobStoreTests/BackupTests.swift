@@ -50,7 +50,7 @@ final class BackupTests: XCTestCase {
             XCTAssertEqual(copy, live, "job \(id)")
         }
         let migrations = try await restored.appliedMigrations()
-        XCTAssertEqual(migrations, ["v1", "v2", "v3", "v4", "v5", "v6"])
+        XCTAssertEqual(migrations, ["v1", "v2", "v3", "v4", "v5", "v6", "v7"])
         let beat = try await restored.heartbeat(jobID: ids[1], token: l2.token, progress: JobProgress(step: 5, imagesDone: 20))
         XCTAssertEqual(beat, .continue(leaseExpiresAt: clock.now().addingTimeInterval(60)))
         try restored.close()

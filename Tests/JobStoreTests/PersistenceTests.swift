@@ -19,7 +19,7 @@ final class PersistenceTests: XCTestCase {
         let snapshots = [try await JobSnapshot(store, ids[0]), try await JobSnapshot(store, ids[1])]
         let workersBefore = try await store.workers()
         let migrations = try await store.appliedMigrations()
-        XCTAssertEqual(migrations, ["v1", "v2", "v3", "v4", "v5", "v6"])
+        XCTAssertEqual(migrations, ["v1", "v2", "v3", "v4", "v5", "v6", "v7"])
         try store.close()
 
         // When the store is opened again from its file (twice)
@@ -28,7 +28,7 @@ final class PersistenceTests: XCTestCase {
 
         // Then everything is there, migrations ran once, and the lease still works
         let migrationsAfter = try await reopened.appliedMigrations()
-        XCTAssertEqual(migrationsAfter, ["v1", "v2", "v3", "v4", "v5", "v6"])
+        XCTAssertEqual(migrationsAfter, ["v1", "v2", "v3", "v4", "v5", "v6", "v7"])
         let jobsAfter = try await reopened.jobs()
         XCTAssertEqual(jobsAfter, jobsBefore)
         let doneAfter = try await JobSnapshot(reopened, ids[0])

@@ -119,7 +119,7 @@ final class PreviewTests: XCTestCase {
 
         // Then "v2" is applied, the old job reads back without a preview, and can get one
         let migrations = try await store.appliedMigrations()
-        XCTAssertEqual(migrations, ["v1", "v2", "v3", "v4", "v5", "v6"])
+        XCTAssertEqual(migrations, ["v1", "v2", "v3", "v4", "v5", "v6", "v7"])
         let old = try await store.job(named: "old")
         XCTAssertEqual(old?.name, "old")
         XCTAssertNil(old?.previewSHA256)
