@@ -36,9 +36,11 @@ extension JobDriver {
         let request = HeartbeatRequest(token: lease.token, step: p.step, imagesDone: p.images,
                                        imagesPerS: p.imagesPerS, stepsTotal: p.stepsTotal,
                                        imagesTotal: p.imagesTotal, lossPoints: points, lossNetwork: lossNetworkName,
-                                       validation: validation, styleWeight: p.styleWeight, warmStart: warmStartReport)
+                                       validation: validation, styleWeight: p.styleWeight,
+                                       warmStart: warmStartAcknowledged ? nil : warmStartReport)
         switch await call("heartbeat", { try await client.heartbeat(jobID: jobID, request) }) {
         case .ok(.continue):
+            if request.warmStart != nil { warmStartAcknowledged = true }
             run.acknowledgeLosses(points.count)
             run.acknowledgeValidation(validation.count)
             return nil

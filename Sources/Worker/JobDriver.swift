@@ -91,6 +91,8 @@ final class JobDriver {
     var lossNetworkName: String?
     /// The model a warm start began from (`"init"`), reported in heartbeats.
     var warmStartReport: WarmStartReport?
+    /// The coordinator has recorded it (later heartbeats leave it out).
+    var warmStartAcknowledged = false
     let leasedAt = monotonicSeconds()
 
     var client: CoordinatorClient { context.client }
