@@ -105,6 +105,32 @@ extension CoordinatorClient {
         String(decoding: try await successBody(send(.GET, "/v1/jobs/\(id)/losses?format=csv")), as: UTF8.self)
     }
 
+    /// The job's latest preview (a PNG, checked to start like one) and the step it shows, or nil
+    /// when it has none yet. At most `maxPreviewBytes` are read: a longer answer is refused.
+    public func preview(id: Int64) async throws -> (step: Int?, png: Data)? {
+        let response = try await send(.GET, "/v1/jobs/\(id)/preview")
+        if response.status == .notFound {
+            _ = try? await response.body.collect(upTo: 64 << 10)
+            return nil
+        }
+        guard response.status == .ok else { _ = try await successBody(response); throw ClientError.badResponse("no preview") }
+        let buffer: ByteBuffer
+        do { buffer = try await response.body.collect(upTo: Self.maxPreviewBytes) } catch is NIOTooManyBytesError {
+            throw ClientError.badResponse("job \(id)'s preview is larger than \(Self.maxPreviewBytes) bytes")
+        } catch {
+            throw unreachable(error)
+        }
+        let png = Data(buffer: buffer)
+        guard png.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) else {
+            throw ClientError.badResponse("job \(id)'s preview is not a PNG")
+        }
+        let step = response.headers.first(name: APIHeader.step).flatMap { Int($0) }
+        return (step, png)
+    }
+
+    /// The largest preview `preview(id:)` reads (the coordinator stores at most 8 MiB).
+    public static let maxPreviewBytes = 8 << 20
+
     /// Downloads a succeeded job's model to `destination`, verified against the digest the
     /// coordinator recorded; returns that digest.
     @discardableResult

@@ -12,7 +12,8 @@ public enum DashboardPage {
         public var jobs: [JobStatus]
         /// Each job's loss curve (the charts draw at most `maxChartPoints` of it).
         public var losses: [Int64: [LossPoint]]
-        /// Each job's validation points (their weighted totals are drawn beside the training total).
+        /// Each job's validation points (their weighted totals are drawn beside the training total;
+        /// a sweep's gallery plots its trials' latest unweighted losses).
         public var validation: [Int64: [ValidationPoint]]
         public var refreshSeconds: Int
         public var now: Date
@@ -42,7 +43,7 @@ public enum DashboardPage {
         <meta http-equiv="refresh" content="\(input.refreshSeconds)">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>nst-orchestrator — \(active.isEmpty ? "no jobs" : active)</title>
-        <style>\(css)</style></head><body>
+        <style>\(css)\n\(galleryCSS)</style></head><body>
         <header><div class="brand"><h1>nst-orchestrator</h1><span>fast neural style transfer · \(input.jobs.count) jobs</span></div>
         <div class="totals">
         """
@@ -60,6 +61,7 @@ public enum DashboardPage {
         html += "</div></header>\n<main>\n"
         html += jobsTable(input.jobs)
         html += previewGrid(input.jobs)
+        html += galleries(input.jobs, validation: input.validation)
         html += "<section><h2>Loss curves <small>log scale · total, content and style loss against step</small></h2>"
         html += "<div class=\"charts\">\n"
         for j in input.jobs {
@@ -131,7 +133,7 @@ public enum DashboardPage {
     static func previewGrid(_ jobs: [JobStatus]) -> String {
         guard !jobs.isEmpty else { return "" }
         let shown = jobs.filter { $0.previewStep != nil }.count
-        var h = "<section><h2>Latest previews <small>\(shown) of \(jobs.count) · the worker renders a fixed picture"
+        var h = "<section><h2>Latest previews <small>\(shown) of \(jobs.count) · the worker renders one picture (the first held-out photo, else a synthetic scene)"
         h += " through each new checkpoint</small></h2><div class=\"previews\">\n"
         for j in jobs {
             h += "<figure class=\"preview\">"

@@ -254,4 +254,18 @@ public final class FetchedImages: TrainingImages, @unchecked Sendable {
             }
         }
     }
+
+    /// Image `index`, its shard fetched again (as for `loadBatch`) when its bytes are bad.
+    public func image(at index: Int) throws -> RGBImage {
+        while true {
+            do {
+                return try images.image(at: index)
+            } catch let error as PackedImagesError {
+                guard let file = error.badFile, fetcher.owns(file) else { throw error }
+                try fetcher.invalidate(URL(fileURLWithPath: file), reason: error.description)
+                fetcher.log("\(error); fetching its shard again")
+                images.forget(file)
+            }
+        }
+    }
 }

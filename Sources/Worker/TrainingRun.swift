@@ -38,15 +38,32 @@ struct LocalCheckpoint: Sendable, Equatable {
     var preview: URL?
 }
 
-/// The fixed content image every worker renders through each checkpoint for the dashboard: the
-/// same synthetic scene on every machine, so previews of different styles compare side by side.
-enum PreviewImage {
-    static let size = 192
-    static let content = SyntheticImages.contentImage(index: 1000, width: size, height: size, seed: 7)
+/// The content picture a job's previews render through each checkpoint for the dashboard
+/// (`PreviewPicture`): its first held-out image when it has some, else the synthetic scene.
+/// Loaded on the first preview (a fetched dataset's validation images may arrive last), then the
+/// same for every checkpoint of the job. Used on the training thread only.
+final class PreviewImage {
+    private let jobID: Int64
+    private let validation: (any TrainingImages)?
+    private var loaded: RGBImage?
 
-    /// Renders `net` on the preview image into a PNG at `url`; nil if that fails (previews are
-    /// a nicety: never a reason to stop training).
-    static func write(_ net: TransformerNet, to url: URL) -> URL? {
+    init(jobID: Int64, validation: (any TrainingImages)?) {
+        self.jobID = jobID
+        self.validation = validation
+    }
+
+    /// The picture, loaded once.
+    var content: RGBImage {
+        if let loaded { return loaded }
+        let (image, source) = PreviewPicture.content(validation: validation)
+        Log.info("job \(jobID): previews render \(source)")
+        loaded = image
+        return image
+    }
+
+    /// Renders `net` on the picture into a PNG at `url`; nil if that fails (previews are a
+    /// nicety: never a reason to stop training).
+    func write(_ net: TransformerNet, to url: URL) -> URL? {
         do { try net.stylize(content).write(to: url) } catch { return nil }
         return url
     }
@@ -165,6 +182,7 @@ final class TrainingRun: @unchecked Sendable {
     private func train(_ setup: TrainingSetup) -> TrainingOutcome {
         let job = setup.jobID
         var built: TrainingSession?
+        var previews: PreviewImage?
         var lastCheckpoint = 0
         do {
             let images: any TrainingImages
@@ -175,6 +193,8 @@ final class TrainingRun: @unchecked Sendable {
             }
             let split = try HeldOutSplit(images, validationImages: setup.options.validationImages,
                                          maxImages: setup.options.maxImages)
+            let preview = PreviewImage(jobID: job, validation: split.validation)
+            previews = preview
             let style = try RGBImage(contentsOf: setup.styleImage)
             let initial = try setup.resumeFrom == nil ? setup.initialWeights.map { try WeightsFile.read(contentsOf: $0) } : nil
             let session = try TrainingSession(options: setup.options, style: style, dataset: split.training,
@@ -205,7 +225,7 @@ final class TrainingRun: @unchecked Sendable {
                 switch locked({ stopMode }) {
                 case .abandon: return .stopped
                 case .checkpointAndStop:
-                    if session.state.step > lastCheckpoint { try writeCheckpoint(session, setup) }
+                    if session.state.step > lastCheckpoint { try writeCheckpoint(session, setup, preview: preview) }
                     return .stopped
                 case .none: break
                 }
@@ -237,15 +257,15 @@ final class TrainingRun: @unchecked Sendable {
                     progressValue.imagesPerS = seconds > 0 ? Double(trained) / seconds : nil
                 }
                 if r.step % setup.checkpointEvery == 0 && !session.isFinished {
-                    try writeCheckpoint(session, setup)
+                    try writeCheckpoint(session, setup, preview: preview)
                     lastCheckpoint = r.step
                     if try validate(session, step: r.step, &tracker, job: job) {
                         let model = setup.workDir.appendingPathComponent("model.safetensors")
                         let best = try tracker.writeBestModel(session, step: r.step, to: model)
                         Log.info("job \(job): early-stopped at step \(r.step) (best step \(best))")
-                        let preview = PreviewImage.write(try TransformerNet(contentsOf: model),
-                                                         to: setup.workDir.appendingPathComponent("preview-final.png"))
-                        return .finished(model: model, preview: preview, step: r.step, bestStep: best)
+                        let final = preview.write(try TransformerNet(contentsOf: model),
+                                                  to: setup.workDir.appendingPathComponent("preview-final.png"))
+                        return .finished(model: model, preview: final, step: r.step, bestStep: best)
                     }
                 }
             }
@@ -256,19 +276,19 @@ final class TrainingRun: @unchecked Sendable {
             }
             let model = setup.workDir.appendingPathComponent("model.safetensors")
             try session.trainer.net.save(to: model)
-            let preview = PreviewImage.write(session.trainer.net, to: setup.workDir.appendingPathComponent("preview-final.png"))
-            if let preview, let image = try? RGBImage(contentsOf: preview) {
+            let final = preview.write(session.trainer.net, to: setup.workDir.appendingPathComponent("preview-final.png"))
+            if let final, let image = try? RGBImage(contentsOf: final) {
                 try Divergence.checkOutput(image, step: session.state.step)
             }
             // The final weights and Adam state, uploaded before `complete`: what `promote`
             // continues from (the final preview above is the step's picture).
-            try writeCheckpoint(session, setup, preview: false)
-            return .finished(model: model, preview: preview, step: session.state.step)
+            try writeCheckpoint(session, setup, preview: nil)
+            return .finished(model: model, preview: final, step: session.state.step)
         } catch where locked({ stopMode }) != .none {
             // Asked to stop while a step could not finish (it waited for a shard that will not
             // come now): the step is not counted; the last one completed gets its checkpoint.
             if locked({ stopMode }) == .checkpointAndStop, let session = built, session.state.step > lastCheckpoint {
-                try? writeCheckpoint(session, setup)
+                try? writeCheckpoint(session, setup, preview: previews)
             }
             return .stopped
         } catch let error as TrainingError {
@@ -283,12 +303,13 @@ final class TrainingRun: @unchecked Sendable {
         }
     }
 
-    private func writeCheckpoint(_ session: TrainingSession, _ setup: TrainingSetup, preview withPreview: Bool = true) throws {
+    /// Writes a checkpoint of the session's state and, with `preview`, the preview rendered through it.
+    private func writeCheckpoint(_ session: TrainingSession, _ setup: TrainingSetup, preview previewImage: PreviewImage?) throws {
         let state = session.state
         let url = setup.workDir.appendingPathComponent(String(format: "checkpoint-%08d.safetensors", state.step))
         try session.writeCheckpoint(to: url, metadata: ["job_id": String(setup.jobID)])
-        let preview = !withPreview ? nil : PreviewImage.write(session.trainer.net,
-                                         to: setup.workDir.appendingPathComponent(String(format: "preview-%08d.png", state.step)))
+        let preview = previewImage?.write(session.trainer.net,
+                                          to: setup.workDir.appendingPathComponent(String(format: "preview-%08d.png", state.step)))
         if let preview, let image = try? RGBImage(contentsOf: preview) {
             try Divergence.checkOutput(image, step: state.step)
         }

@@ -9,7 +9,7 @@ struct Orchestrator: AsyncParsableCommand {
         commandName: "orchestrator",
         abstract: "Train fast neural style transfer networks (Johnson et al.), one per style, on many machines.",
         subcommands: [Train.self, Stylize.self, StylizeVideo.self, Export.self, Convert.self, Bench.self, MakeDataset.self, MakeStyles.self,
-                      Demo.self, Serve.self, Submit.self, Status.self, Cancel.self, Retry.self, Promote.self, Fetch.self,
+                      Demo.self, Serve.self, Submit.self, Status.self, Cancel.self, Retry.self, Promote.self, Fetch.self, Gallery.self,
                       BenchCoordinator.self, Backup.self, GC.self, TLS.self, Token.self, VGGCommands.self, DatasetCommands.self, Datasets.self]
     )
 

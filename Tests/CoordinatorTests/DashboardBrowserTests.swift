@@ -99,6 +99,92 @@ final class DashboardBrowserTests: XCTestCase {
         XCTAssertEqual(try browser.path(), "/login")
     }
 
+    func testChromiumShowsASweepGalleryWithOneTradeOffPlotAndTheFrontMarked() async throws {
+        _ = try Chromium.executable()
+        let h = try Harness()
+        defer { h.cleanUp() }
+        let work = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: work) }
+
+        try await h.app().test(.live) { tc in
+            let address = "127.0.0.1:\(tc.port!)"
+            let client = try CoordinatorClient(address: address, token: Harness.token, timeout: .seconds(10))
+            do {
+                // Given a sweep of three running trials with previews and validation points, two on the front
+                try await Self.feedSweep(client, work: work)
+                try await Task.detached { try Self.browseGallery(address: address, work: work) }.value
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+        }
+    }
+
+    /// The browser's part of the gallery test.
+    static func browseGallery(address: String, work: URL) throws {
+        let browser = try Chromium(work: work)
+        defer { browser.quit() }
+        // When the admin logs in and the dashboard renders
+        try browser.navigate("http://\(address)/")
+        _ = try browser.evaluate("document.getElementById('token').focus()")
+        try browser.type(Harness.token)
+        _ = try browser.evaluate("document.querySelector('form button').click()")
+        try browser.waitFor("the dashboard") { try browser.path() == "/" && browser.html().contains("<h1>nst-orchestrator</h1>") }
+        func number(_ js: String) throws -> Double? {
+            let v = try browser.evaluate(js)
+            return (v as? Double) ?? (v as? Int).map(Double.init)
+        }
+
+        // Then the gallery has a figure per trial, each preview loaded and laid out side by side
+        XCTAssertEqual(try number("document.querySelectorAll('section.gallery').length"), 1)
+        XCTAssertEqual(try number("document.querySelectorAll('section.gallery figure.trial').length"), 3)
+        try browser.waitFor("the gallery's previews") {
+            try number("[...document.querySelectorAll('section.gallery figure.trial img')].filter(i => i.naturalWidth == 64).length") == 3
+        }
+        let tops = try browser.evaluate("[...document.querySelectorAll('section.gallery figure.trial')].map(f => f.getBoundingClientRect().top)") as? [Any]
+        XCTAssertEqual(Set((tops ?? []).map { "\($0)" }).count, 1, "side by side: \(tops ?? [])")
+        XCTAssertEqual(try browser.evaluate("document.querySelector('section.gallery figure.trial[data-job=\"2\"] small.params').textContent") as? String,
+                       "style_weight=3e+10")
+        // And one scatter plot with a point per trial, drawn at a size, the front's two points in their own colour
+        XCTAssertEqual(try number("document.querySelectorAll('section.gallery svg.tradeoff').length"), 1)
+        XCTAssertGreaterThan(try number("document.querySelector('section.gallery svg.tradeoff').getBoundingClientRect().width") ?? 0, 200)
+        XCTAssertEqual(try number("document.querySelectorAll('svg.tradeoff circle.trial').length"), 3)
+        XCTAssertEqual(try number("document.querySelectorAll('svg.tradeoff circle.trial.front').length"), 2)
+        let frontFill = try browser.evaluate("getComputedStyle(document.querySelector('svg.tradeoff circle.trial.front')).fill") as? String
+        let otherFill = try browser.evaluate("getComputedStyle(document.querySelector('svg.tradeoff circle.trial:not(.front)')).fill") as? String
+        XCTAssertNotNil(frontFill)
+        XCTAssertNotEqual(frontFill, otherFill)
+        XCTAssertEqual(try browser.evaluate("document.querySelector('svg.tradeoff circle.trial:not(.front)').dataset.job") as? String, "3")
+        XCTAssertGreaterThan(try number("document.querySelector('svg.tradeoff polyline.front').getTotalLength()") ?? 0, 10,
+                             "the front's line is drawn")
+        XCTAssertEqual(try browser.evaluate("[...document.querySelectorAll('svg.tradeoff text.point-label')].map(t => t.textContent).sort().join(',')") as? String,
+                       "wave-1,wave-2,wave-3")
+    }
+
+    /// Submits a sweep `wave` of three trials and runs each on its own worker: a preview and a
+    /// validation point each; trial 3 is behind trial 2 on both losses.
+    static func feedSweep(_ client: CoordinatorClient, work: URL) async throws {
+        let styleFile = work.appendingPathComponent("style.png")
+        try makePNG(width: 16, height: 16).write(to: styleFile)
+        let (style, _) = try await client.uploadArtifact(file: styleFile)
+        let weights = [1e10, 3e10, 1e11]
+        _ = try await client.submit(weights.enumerated().map { k, w in
+            JobConfig(name: "wave-\(k + 1)", styleSHA256: style, imageSize: 32, batchSize: 1, steps: 10,
+                      group: "wave", params: ["style_weight": w], validationImages: 2)
+        })
+        let losses: [(content: Double, style: Double)] = [(2e5, 40), (5e5, 8), (9e5, 30)]
+        for (k, l) in losses.enumerated() {
+            let lease = try await XCTUnwrapAsync(try await client.lease(worker: "worker-\(k + 1)", host: "box", threads: 1))
+            let point = ValidationPoint(step: 5, content: l.content, style: l.style, contentWeighted: l.content, styleWeighted: l.style)
+            _ = try await client.heartbeat(jobID: lease.jobID, HeartbeatRequest(token: lease.token, step: 5, imagesDone: 5,
+                                                                                validation: [point]))
+            let preview = work.appendingPathComponent("preview-\(k).png")
+            try makePNG(width: 64, height: 64, seed: UInt8(10 * k + 1)).write(to: preview)
+            try await client.uploadPreview(jobID: lease.jobID, token: lease.token, step: 5, file: preview)
+        }
+    }
+
     // MARK: - Data
 
     /// Submits `names`; the first succeeds, the second runs (six loss points, a preview at step

@@ -288,6 +288,105 @@ final class DashboardTests: XCTestCase {
         let page = DashboardPage.render(.init(jobs: [status], losses: [status.id: []], now: Date(timeIntervalSince1970: 0)))
         XCTAssertTrue(page.contains("<td class=\"name\">wave-2<br><small class=\"muted\">coco&lt;x&gt;@ababab · lr=0.002 style_weight=30000</small></td>"), page)
     }
+
+    // MARK: - Sweep gallery
+
+    /// A job status as `GET /v1/jobs` would show it.
+    func trial(_ id: Int64, _ name: String, group: String?, params: [String: Double]? = nil,
+               state: JobState = .running, step: Int = 10, preview: Int? = nil) -> JobStatus {
+        JobStatus(id: id, name: name, state: state, attempt: 1, maxAttempts: 3, step: step, stepsTotal: 20, imagesDone: step,
+                  imagesTotal: 20, worker: nil, resumedFromStep: 0, content: nil, style: nil, total: nil, imagesPerS: nil,
+                  etaS: nil, recentTotals: [], failureReason: nil, modelSHA256: nil, previewStep: preview,
+                  createdAt: Date(timeIntervalSince1970: 0), updatedAt: Date(timeIntervalSince1970: 0), group: group, params: params)
+    }
+
+    func point(_ step: Int, content: Double, style: Double) -> ValidationPoint {
+        ValidationPoint(step: step, content: content, style: style, contentWeighted: content * 1e5, styleWeighted: style * 1e10)
+    }
+
+    func testASweepGetsAGalleryOfItsTrialsAndATradeOffPlotWithTheFrontMarked() throws {
+        // Given a sweep of five trials beside a job of no sweep: two on the front, one behind
+        // it, one not validated yet, one whose losses cannot be plotted
+        let jobs = [
+            trial(1, "solo", group: nil, preview: 3),
+            trial(2, "wave-1", group: "wave", params: ["style_weight": 1e10], state: .succeeded, step: 20, preview: 20),
+            trial(3, "wave-2", group: "wave", params: ["style_weight": 3e10], preview: 10),
+            trial(4, "wave-3", group: "wave", params: ["style_weight": 1e11]),
+            trial(5, "wave-4", group: "wave", params: ["style_weight": 3e11], state: .queued, step: 0),
+            trial(6, "wave-5", group: "wave", params: ["style_weight": 1e12]),
+        ]
+        let validation: [Int64: [ValidationPoint]] = [
+            1: [point(5, content: 1, style: 1)],
+            2: [point(20, content: 2e5, style: 40), point(10, content: 9e9, style: 9e9)],  // the latest is step 20's
+            3: [point(10, content: 5e5, style: 8)],
+            4: [point(10, content: 9e5, style: 30)],                                       // behind wave-2
+            6: [point(10, content: .nan, style: 3)],
+        ]
+        // When the page is rendered
+        let page = DashboardPage.render(.init(jobs: jobs, losses: [:], validation: validation, now: Date(timeIntervalSince1970: 0)))
+
+        // Then there is one gallery, for the sweep, with a figure per trial and none for the solo job
+        XCTAssertEqual(count("<section class=\"gallery\"", in: page), 1)
+        let gallery = try XCTUnwrap(section(of: page, from: "<section class=\"gallery\" id=\"gallery-1\" data-group=\"wave\">",
+                                            to: "</section>"))
+        XCTAssertEqual(count("<figure class=\"preview trial\"", in: gallery), 5)
+        XCTAssertFalse(gallery.contains("solo"))
+        // each labelled with its name, params, state and step, and its preview or a placeholder
+        XCTAssertTrue(gallery.contains("<figure class=\"preview trial\" data-job=\"2\"><img src=\"/v1/jobs/2/preview?step=20\""), gallery)
+        XCTAssertTrue(gallery.contains("<span class=\"name\">wave-1</span> <span class=\"badge succeeded\">succeeded</span> <small>step 20</small>"
+                                       + "<small class=\"params\">style_weight=1e+10</small>"), gallery)
+        XCTAssertEqual(count("<div class=\"placeholder\">no preview yet</div>", in: gallery), 3)
+        XCTAssertTrue(gallery.contains("content 2e5 · style 40 at step 20"), gallery)
+        // And one trade-off plot of the three plottable trials, the front marked and joined
+        XCTAssertEqual(count("<svg class=\"tradeoff\"", in: gallery), 1)
+        XCTAssertEqual(count("<circle class=\"trial", in: gallery), 3)
+        XCTAssertEqual(count("<circle class=\"trial front\"", in: gallery), 2)
+        XCTAssertTrue(gallery.contains("data-job=\"4\"><title>wave-3: content 9e+05, style 30 (unweighted) at step 10</title>"), gallery)
+        XCTAssertTrue(gallery.contains("at step 20, on the Pareto front</title>"), gallery)
+        let front = try XCTUnwrap(section(of: gallery, from: "<polyline class=\"front\" points=\"", to: "\">"))
+            .dropFirst("<polyline class=\"front\" points=\"".count).dropLast(2).split(separator: " ")
+            .map { $0.split(separator: ",").compactMap { Double($0) } }
+        XCTAssertEqual(front.count, 2)
+        XCTAssertLessThan(front[0][0], front[1][0], "left to right by content loss")
+        XCTAssertLessThan(front[0][1], front[1][1], "the left point has the larger style loss (higher up)")
+        for name in ["wave-1", "wave-2", "wave-3"] {
+            XCTAssertTrue(gallery.contains("\">\(name)</text>"), "the point of \(name) is labelled")
+        }
+        // with log ticks on both axes
+        XCTAssertGreaterThanOrEqual(count("class=\"axis\">", in: gallery), 4)
+        XCTAssertTrue(gallery.contains("class=\"axis\">1e5</text>") || gallery.contains("class=\"axis\">1e6</text>"), gallery)
+        // And the trials that cannot be plotted are listed as such
+        let pending = try XCTUnwrap(section(of: gallery, from: "<figcaption class=\"pending\">", to: "</figcaption>"))
+        XCTAssertTrue(pending.contains("<span class=\"name\">wave-4</span>"), pending)
+        XCTAssertTrue(pending.contains("<span class=\"name\">wave-5</span> <small>(losses not plottable)</small>"), pending)
+        XCTAssertFalse(page.contains("NaN") || page.contains("nan,"), "no NaN reaches the SVG")
+
+        // A page without sweeps has no gallery; a sweep without validation has an empty plot
+        let plain = DashboardPage.render(.init(jobs: [jobs[0]], losses: [:], now: Date(timeIntervalSince1970: 0)))
+        XCTAssertFalse(plain.contains("class=\"gallery\""))
+        let waiting = DashboardPage.render(.init(jobs: Array(jobs[1...2]), losses: [:], now: Date(timeIntervalSince1970: 0)))
+        XCTAssertTrue(waiting.contains("no validation points yet"))
+        XCTAssertEqual(count("<circle class=\"trial", in: waiting), 0)
+    }
+
+    func testTheGalleryEscapesHostileGroupsNamesAndParams() {
+        // Names and groups are validated on submit; hostile ones can only reach the renderer directly.
+        let hostile = "<script>alert('x')</script>"
+        let jobs = [
+            trial(1, hostile, group: "\"><img src=x onerror=alert(1)>", params: ["a<b>": 1], preview: 2),
+            trial(2, "b&c", group: "\"><img src=x onerror=alert(1)>"),
+        ]
+        let page = DashboardPage.render(.init(jobs: jobs, losses: [:], validation: [1: [point(2, content: 3, style: 4)], 2: [point(2, content: 1, style: 9)]],
+                                              now: Date(timeIntervalSince1970: 0)))
+        XCTAssertFalse(page.contains("<script>"))
+        XCTAssertFalse(page.contains("<img src=x"))
+        XCTAssertFalse(page.contains("a<b>"))
+        XCTAssertTrue(page.contains("data-group=\"&quot;&gt;&lt;img src=x onerror=alert(1)&gt;\""), page)
+        XCTAssertTrue(page.contains("<small class=\"params\">a&lt;b&gt;=1</small>"), page)
+        XCTAssertTrue(page.contains(">&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</text>"), page)
+        XCTAssertTrue(page.contains("<title>b&amp;c: content 1, style 9 (unweighted) at step 2, on the Pareto front</title>"), page)
+        XCTAssertEqual(count("<circle class=\"trial front\"", in: page), 2)
+    }
 }
 
 // MARK: - Helpers

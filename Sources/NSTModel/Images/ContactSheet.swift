@@ -1,12 +1,17 @@
 /// A grid of labelled images in one PNG-ready picture: the demo's "one content image beside its
-/// stylisations", and the dashboard's preview grid.
+/// stylisations", and `orchestrator gallery`'s trials of a sweep.
 public enum ContactSheet {
     /// Lays `tiles` out left to right, `columns` per row, each resized to `tileSize`×`tileSize`
-    /// with its label underneath in a 5×7 pixel font (scaled ×2), on a dark background.
-    public static func make(_ tiles: [(label: String, image: RGBImage)], tileSize: Int = 256, columns: Int? = nil) -> RGBImage {
+    /// with its label underneath in a 5×7 pixel font (scaled ×`labelScale`), on a dark
+    /// background. A label may have several lines (`\n`); each is upper-cased, centred and cut
+    /// to the tile's width, and every label gets the room of the longest.
+    public static func make(_ tiles: [(label: String, image: RGBImage)], tileSize: Int = 256, columns: Int? = nil,
+                            labelScale: Int = 2) -> RGBImage {
         let cols = max(1, min(columns ?? tiles.count, max(tiles.count, 1)))
         let rows = max(1, (tiles.count + cols - 1) / cols)
-        let gap = 12, scale = 2, labelH = 7 * scale + 10
+        let scale = max(1, labelScale)
+        let lines = tiles.map { $0.label.split(separator: "\n", omittingEmptySubsequences: false) }
+        let gap = 12, lineH = 7 * scale + 4, labelH = 6 + lineH * max(1, lines.map(\.count).max() ?? 1)
         let cellW = tileSize + gap, cellH = tileSize + labelH + gap
         let width = gap + cols * cellW, height = gap + rows * cellH
         var sheet = RGBImage(width: width, height: height,
@@ -20,14 +25,19 @@ public enum ContactSheet {
                 let src = y * tileSize * 3, dst = ((y0 + y) * width + x0) * 3
                 sheet.pixels.replaceSubrange(dst..<dst + tileSize * 3, with: img.pixels[src..<src + tileSize * 3])
             }
-            let text = String(tile.label.uppercased().prefix(tileSize / (6 * scale)))
-            let tx = x0 + max(0, (tileSize - text.count * 6 * scale) / 2)
-            draw(text, into: &sheet, x: tx, y: y0 + tileSize + 6, scale: scale)
+            for (n, line) in lines[k].enumerated() {
+                let text = String(line.uppercased().prefix(tileSize / (6 * scale)))
+                let tx = x0 + max(0, (tileSize - text.count * 6 * scale) / 2)
+                draw(text, into: &sheet, x: tx, y: y0 + tileSize + 6 + n * lineH, scale: scale)
+            }
         }
         return sheet
     }
 
-    static func draw(_ text: String, into img: inout RGBImage, x: Int, y: Int, scale: Int) {
+    /// Draws `text` with its top-left corner at (x, y) in `colour` (characters without a glyph
+    /// are blank; pixels outside the image are dropped).
+    static func draw(_ text: String, into img: inout RGBImage, x: Int, y: Int, scale: Int,
+                     colour: (UInt8, UInt8, UInt8) = (235, 235, 240)) {
         for (k, ch) in text.enumerated() {
             guard let rows = glyphs[ch] else { continue }
             for (r, bits) in rows.enumerated() {
@@ -37,7 +47,7 @@ public enum ContactSheet {
                             let px = x + k * 6 * scale + c * scale + dx, py = y + r * scale + dy
                             guard px >= 0, py >= 0, px < img.width, py < img.height else { continue }
                             let i = (py * img.width + px) * 3
-                            img.pixels[i] = 235; img.pixels[i + 1] = 235; img.pixels[i + 2] = 240
+                            img.pixels[i] = colour.0; img.pixels[i + 1] = colour.1; img.pixels[i + 2] = colour.2
                         }
                     }
                 }
@@ -62,5 +72,11 @@ public enum ContactSheet {
         "9": [14, 17, 17, 15, 1, 2, 12], "-": [0, 0, 0, 31, 0, 0, 0], "_": [0, 0, 0, 0, 0, 0, 31],
         ".": [0, 0, 0, 0, 0, 12, 12], ":": [0, 12, 12, 0, 12, 12, 0], "/": [1, 1, 2, 4, 8, 16, 16],
         "(": [2, 4, 8, 8, 8, 4, 2], ")": [8, 4, 2, 2, 2, 4, 8], " ": [0, 0, 0, 0, 0, 0, 0],
+        "=": [0, 0, 31, 0, 31, 0, 0], ",": [0, 0, 0, 0, 12, 4, 8], "+": [0, 4, 4, 31, 4, 4, 0],
+        "#": [10, 10, 31, 10, 31, 10, 10], "%": [24, 25, 2, 4, 8, 19, 3], "'": [4, 4, 8, 0, 0, 0, 0],
+        "*": [0, 4, 21, 14, 21, 4, 0], "?": [14, 17, 1, 2, 4, 0, 4], "!": [4, 4, 4, 4, 4, 0, 4],
     ]
+
+    /// Width in pixels of `text` drawn at `scale` (6 columns a character, the last one blank).
+    static func textWidth(_ text: String, scale: Int) -> Int { text.count * 6 * scale }
 }

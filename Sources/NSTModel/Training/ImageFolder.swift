@@ -75,4 +75,9 @@ public struct ImageFolder: TrainingImages, Sendable {
         }
         return (loaded, skipped)
     }
+
+    public func image(at index: Int) throws -> RGBImage {
+        precondition(files.indices.contains(index), "image \(index) of \(files.count)")
+        return try RGBImage(contentsOf: files[index])
+    }
 }

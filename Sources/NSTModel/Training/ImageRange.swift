@@ -28,6 +28,11 @@ public struct ImageRange: TrainingImages {
         guard n > 0 else { return (0, []) }
         return try base.loadBatch(start: range.lowerBound + start, count: n, size: size, into: into)
     }
+
+    public func image(at index: Int) throws -> RGBImage {
+        precondition(index >= 0 && index < range.count, "image \(index) of \(range.count)")
+        return try base.image(at: range.lowerBound + index)
+    }
 }
 
 /// The held-out split of a job's data (issue 14): the last `validationImages` of the sorted

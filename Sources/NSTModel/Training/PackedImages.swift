@@ -133,6 +133,18 @@ public final class PackedImages: TrainingImages, @unchecked Sendable {
         return (loaded, skipped)
     }
 
+    public func image(at index: Int) throws -> RGBImage {
+        precondition(images.indices.contains(index), "image \(index) of \(images.count)")
+        let image = images[index]
+        switch image.source {
+        case .excluded(let reason):
+            throw ImageError.unreadable(path: image.path, reason: reason)
+        case let .bytes(url, offset, length, sha256):
+            return try RGBImage(decoding: read(image.path, url: url, offset: offset, length: length, sha256: sha256),
+                                name: image.path)
+        }
+    }
+
     // MARK: - Reading
 
     /// The `length` bytes at `offset` of `url`, after waiting for the file if need be.

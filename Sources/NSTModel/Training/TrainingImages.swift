@@ -21,6 +21,11 @@ public protocol TrainingImages {
     ///   image whose bytes are missing or differ from their digest); never for a bad image.
     func loadBatch(start: Int, count: Int, size: Int, into: Tensor) throws
         -> (loaded: Int, skipped: [(path: String, reason: String)])
+
+    /// Image `index` (`0..<count`) decoded at its own size, for a picture rather than a batch
+    /// (the worker's preview renders the first held-out image).
+    /// - Throws: when it cannot be read or decoded (or, packed, is excluded from the dataset).
+    func image(at index: Int) throws -> RGBImage
 }
 
 // MARK: - Shared by the conformances
