@@ -6,31 +6,7 @@ import XCTest
 
 /// Issue 14, parts 6 and 7 in a styles config: `"style_weight": "auto"` with `"style_ratio"`,
 /// and `"init"`; each bad value reported with its path.
-final class AutoWeightConfigTests: XCTestCase {
-    var root: URL!
-    var configs: URL!
-
-    override func setUpWithError() throws {
-        root = try makeTempDir()
-        configs = root.appendingPathComponent("configs", isDirectory: true)
-        try FileManager.default.createDirectory(at: configs.appendingPathComponent("styles"), withIntermediateDirectories: true)
-        try makePNG(width: 16, height: 16, seed: 1).write(to: configs.appendingPathComponent("styles/wave.png"))
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
-
-    func parse(_ text: String) throws -> StylesConfig {
-        try StylesConfig.parse(Data(text.utf8), file: "c.json", baseDirectory: configs)
-    }
-
-    func problems(_ text: String, file: StaticString = #filePath, line: UInt = #line) -> [String] {
-        do {
-            _ = try parse(text)
-            XCTFail("expected problems", file: file, line: line)
-        } catch let error as StylesConfigError { return error.problems } catch { XCTFail("\(error)", file: file, line: line) }
-        return []
-    }
-
+final class AutoWeightConfigTests: ConfigFolderTestCase {
     func testAutoTakesTheDefaultRatioOrTheGivenOneAndANumberTurnsItOff() throws {
         let config = try parse("""
             {"defaults": {"style_weight": "auto"},

@@ -7,32 +7,7 @@ import XCTest
 /// Issue 14, part 1: `{"sweep": [...]}` in place of a numeric hyper-parameter expands a style
 /// into one job per combination, named `<style>-<k>`, grouped, with its params; and the
 /// validation keys (`validation_images`, default 8; `early_stop`).
-final class SweepConfigTests: XCTestCase {
-    var root: URL!
-    var configs: URL!
-
-    override func setUpWithError() throws {
-        root = try makeTempDir()
-        configs = root.appendingPathComponent("configs", isDirectory: true)
-        try FileManager.default.createDirectory(at: configs.appendingPathComponent("styles"), withIntermediateDirectories: true)
-        try makePNG(width: 16, height: 16, seed: 1).write(to: configs.appendingPathComponent("styles/wave.png"))
-        try makePNG(width: 16, height: 16, seed: 2).write(to: configs.appendingPathComponent("styles/ink.png"))
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
-
-    func parse(_ text: String) throws -> StylesConfig {
-        try StylesConfig.parse(Data(text.utf8), file: "c.json", baseDirectory: configs)
-    }
-
-    func problems(_ text: String, file: StaticString = #filePath, line: UInt = #line) -> [String] {
-        do {
-            _ = try parse(text)
-            XCTFail("expected problems", file: file, line: line)
-        } catch let error as StylesConfigError { return error.problems } catch { XCTFail("\(error)", file: file, line: line) }
-        return []
-    }
-
+final class SweepConfigTests: ConfigFolderTestCase {
     func testASweepBecomesOneJobPerCombinationInADocumentedOrder() throws {
         let config = try parse("""
             {"defaults": {"image_size": 128, "steps": 100, "lr": {"sweep": [0.001, 0.002]}},
