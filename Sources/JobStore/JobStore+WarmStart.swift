@@ -72,14 +72,15 @@ extension JobStore {
             if let n = warm.candidates, !(1...InitCandidate.maxCount).contains(n) {
                 return .invalidReport(jobID: job.id, reason: "warm_start.candidates must be from 1 to \(InitCandidate.maxCount), got \(n)")
             }
-            // Only a model this job's lease may offer: the named job, or (nearest) any finished one.
-            let offered: Set<Int64>
+            // Only a model a lease of this job could offer: the named job, or (nearest) any
+            // finished job with a model — the newest of its style when leased, perhaps not now.
+            let source = try Job.fetchOne(db, key: warm.jobID)
+            let allowed: Bool
             switch job.config.initSource {
-            case .job(let id)?: offered = [id]
-            default: offered = Set(try initCandidates(db, for: job).map(\.jobID))
-                .union(job.warmStartJobID.map { [$0] } ?? [])
+            case .job(let id)?: allowed = warm.jobID == id
+            default: allowed = warm.jobID != job.id
             }
-            guard offered.contains(warm.jobID), let source = try Job.fetchOne(db, key: warm.jobID) else {
+            guard allowed, let source, source.state == .succeeded, source.modelSHA256 != nil else {
                 return .invalidReport(jobID: job.id, reason: "warm_start: job \(warm.jobID) is not a model job \(job.id) may start from")
             }
             var text = "job \(source.id) (\(source.name))"

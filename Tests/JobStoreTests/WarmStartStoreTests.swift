@@ -63,6 +63,34 @@ final class WarmStartStoreTests: XCTestCase {
         XCTAssertEqual(again.initCandidates.map(\.jobID), [other])
     }
 
+    func testAChoiceStaysAcceptedWhenANewerJobOfItsStyleFinishesAfterTheLease() async throws {
+        // Given a nearest job leased while "first" (style 1) was the only candidate, and a job
+        // of the same style that finishes afterwards (so "first" is no longer the newest)
+        let (store, _, _) = try makeStore(self)
+        let first = try await finished(store, "first", style: 1, model: 11)
+        var later = config("later")
+        later.styleSHA256 = digest(1)
+        later.priority = -1
+        var c = config("new")
+        c.initFrom = "nearest"
+        let submitted = try await store.submitJobs([c, later]).created
+        let l = try await lease(store, worker: "w1")
+        XCTAssertEqual(l.job.id, submitted[0])
+        XCTAssertEqual(l.initCandidates.map(\.jobID), [first])
+        let other = try await lease(store, worker: "w2")
+        _ = try await store.completeJob(jobID: other.job.id, token: other.token, modelSHA256: digest(12), modelSize: 5,
+                                        finalProgress: JobProgress(step: 10, imagesDone: 40))
+
+        // When the worker reports the candidate its lease offered
+        let result = try await store.heartbeat(jobID: submitted[0], token: l.token, progress: JobProgress(step: 0, imagesDone: 0),
+                                               warmStart: WarmStartReport(jobID: first, distance: 0, candidates: 1))
+
+        // Then it is recorded (a refusal would stop the job)
+        guard case .continue = result else { return XCTFail("\(result)") }
+        let job = try await store.job(id: submitted[0])
+        XCTAssertEqual(job?.warmStartJobID, first)
+    }
+
     func testInitJobMustNameAFinishedJobAndAResumeOffersNothing() async throws {
         let (store, _, _) = try makeStore(self)
         let source = try await finished(store, "src", style: 1, model: 11)
