@@ -8,14 +8,16 @@
 2. auto: the same style with "style_weight": "auto" (the default style_ratio, or --ratio): the
    weight it chooses, against the sweep;
 3. warm: a second painting trained from scratch and from the nearest finished model ("init":
-   "nearest"), one after the other on one worker each: validation totals by step, and the steps
-   each needs to reach the scratch run's final validation total.
+   "nearest"), side by side on one worker each: validation totals by step, and the steps each
+   needs to reach the scratch run's final validation total;
+4. ratios: the second painting swept over style_ratio with "style_weight": "auto" (the default
+   ratio checked on another style), and its gallery.
 
 Everything the phases measure goes to WORK/results.json; the coordinator's state stays in WORK,
 so a phase can be run again alone (--phases).
 
 Usage: scripts/tuning-showcase.py --photos DIR --style STYLE.jpg --second-style STYLE2.jpg
-       [--work /tmp/nst-tuning] [--steps 500] [--phases sweep,auto,warm] [--gallery docs/images/tuning-gallery.png]
+       [--work /tmp/nst-tuning] [--steps 500] [--phases sweep,auto,warm,ratios] [--gallery docs/images/tuning-gallery.png]
 Needs `swift build -c release` first (binaries in .build/release).
 """
 import argparse, json, os, signal, subprocess, sys, time, urllib.request
@@ -122,7 +124,9 @@ def main():
     p.add_argument("--weights", default="1e3,3e3,1e4,3e4,1e5")
     p.add_argument("--ratio", type=float, default=None, help="style_ratio of the auto job (default: the config default)")
     p.add_argument("--warm-weight", type=float, default=1e4)
-    p.add_argument("--phases", default="sweep,auto,warm")
+    p.add_argument("--ratios", default="0.5,1.5,5", help="style_ratio values of the second style's sweep")
+    p.add_argument("--phases", default="sweep,auto,warm,ratios")
+    p.add_argument("--ratio-gallery", default=os.path.join(ROOT, "docs", "images", "tuning-ratios.png"))
     p.add_argument("--gallery", default=os.path.join(ROOT, "docs", "images", "tuning-gallery.png"))
     a = p.parse_args()
     a.style, a.second_style = os.path.abspath(a.style), os.path.abspath(a.second_style)
@@ -132,44 +136,62 @@ def main():
     group = os.path.splitext(os.path.basename(a.style))[0]
     second = os.path.splitext(os.path.basename(a.second_style))[0]
     try:
+        # Every phase's jobs are submitted first (the two workers stay busy), then each is awaited.
+        pending = []
         if "sweep" in a.phases:
             weights = [float(w) for w in a.weights.split(",")]
             cfg = write_config(a, "sweep", [{"name": group, "image": a.style, "style_weight": {"sweep": weights}}],
                                {"early_stop": {"patience": 2, "min_delta": 0.02}})
             print(cli(port, "submit", cfg), flush=True)
-            names = [f"{group}-{k + 1}" for k in range(len(weights))]
-            t0 = time.monotonic()
-            js = wait(port, names, "sweep")
-            results["sweep"] = {"seconds": time.monotonic() - t0, "budget": a.steps, "trials": [
-                {"name": n, "style_weight": js[n]["params"]["style_weight"], "state": js[n]["state"], "step": js[n]["step"],
-                 "stop_reason": js[n].get("stop_reason"), "validation": validation_summary(port, js[n])} for n in names]}
-            print(cli(port, "gallery", group, "--out", a.gallery), flush=True)
+            pending.append(("sweep", [f"{group}-{k + 1}" for k in range(len(weights))]))
         if "auto" in a.phases:
             entry = {"name": f"{group}-auto", "image": a.style, "style_weight": "auto"}
             if a.ratio is not None:
                 entry["style_ratio"] = a.ratio
             cfg = write_config(a, "auto", [entry], {"early_stop": {"patience": 2, "min_delta": 0.02}})
             print(cli(port, "submit", cfg), flush=True)
-            js = wait(port, [entry["name"]], "auto")
-            j = js[entry["name"]]
-            results["auto"] = {"name": j["name"], "style_ratio": j.get("style_ratio"), "chosen_style_weight": j.get("chosen_style_weight"),
-                               "step": j["step"], "stop_reason": j.get("stop_reason"), "validation": validation_summary(port, j)}
-            print(f"auto: style_weight {j.get('chosen_style_weight')} (ratio {j.get('style_ratio')})", flush=True)
+            pending.append(("auto", [entry["name"]]))
         if "warm" in a.phases:
             cfg = write_config(a, "warm", [
                 {"name": f"{second}-scratch", "image": a.second_style, "priority": 2},
                 {"name": f"{second}-warm", "image": a.second_style, "init": "nearest", "priority": 1},
             ], {"style_weight": a.warm_weight, "checkpoint_every": max(1, a.every // 2)})
             print(cli(port, "submit", cfg), flush=True)
-            names = [f"{second}-scratch", f"{second}-warm"]
-            js = wait(port, names, "warm")
-            runs = {n: validation_summary(port, js[n]) for n in names}
-            target = runs[names[0]][-1]["total"]
-            reach = {n: next((p["step"] for p in runs[n] if p["total"] <= target), None) for n in names}
-            results["warm"] = {"target_total": target, "steps_to_target": reach, "warm_start": js[names[1]].get("warm_start"),
-                               "validation": runs}
-            print(f"warm: steps to the scratch run's final validation total {target:.4g}: {reach}; "
-                  f"warm start {js[names[1]].get('warm_start')}", flush=True)
+            pending.append(("warm", [f"{second}-scratch", f"{second}-warm"]))
+        if "ratios" in a.phases:
+            ratios = [float(r) for r in a.ratios.split(",")]
+            cfg = write_config(a, "ratios", [{"name": f"{second}-ratio", "image": a.second_style, "style_weight": "auto",
+                                              "style_ratio": {"sweep": ratios}, "priority": -1}],
+                               {"early_stop": {"patience": 2, "min_delta": 0.02}})
+            print(cli(port, "submit", cfg), flush=True)
+            pending.append(("ratios", [f"{second}-ratio-{k + 1}" for k in range(len(ratios))]))
+        t0 = time.monotonic()
+        for phase, names in pending:
+            js = wait(port, names, phase)
+            if phase == "sweep":
+                results["sweep"] = {"seconds": time.monotonic() - t0, "budget": a.steps, "trials": [
+                    {"name": n, "style_weight": js[n]["params"]["style_weight"], "state": js[n]["state"], "step": js[n]["step"],
+                     "stop_reason": js[n].get("stop_reason"), "validation": validation_summary(port, js[n])} for n in names]}
+                print(cli(port, "gallery", group, "--out", a.gallery), flush=True)
+            elif phase == "auto":
+                j = js[names[0]]
+                results["auto"] = {"name": j["name"], "style_ratio": j.get("style_ratio"), "chosen_style_weight": j.get("chosen_style_weight"),
+                                   "step": j["step"], "stop_reason": j.get("stop_reason"), "validation": validation_summary(port, j)}
+                print(f"auto: style_weight {j.get('chosen_style_weight')} (ratio {j.get('style_ratio')})", flush=True)
+            elif phase == "warm":
+                runs = {n: validation_summary(port, js[n]) for n in names}
+                target = runs[names[0]][-1]["total"]
+                reach = {n: next((p["step"] for p in runs[n] if p["total"] <= target), None) for n in names}
+                results["warm"] = {"target_total": target, "steps_to_target": reach, "warm_start": js[names[1]].get("warm_start"),
+                                   "validation": runs}
+                print(f"warm: steps to the scratch run's final validation total {target:.4g}: {reach}; "
+                      f"warm start {js[names[1]].get('warm_start')}", flush=True)
+            elif phase == "ratios":
+                results["ratios"] = {"trials": [
+                    {"name": n, "style_ratio": js[n].get("style_ratio"), "chosen_style_weight": js[n].get("chosen_style_weight"),
+                     "step": js[n]["step"], "stop_reason": js[n].get("stop_reason"), "validation": validation_summary(port, js[n])}
+                    for n in names]}
+                print(cli(port, "gallery", f"{second}-ratio", "--out", a.ratio_gallery), flush=True)
     finally:
         json.dump(results, open(results_path, "w"), indent=1)
         for proc in procs[1:] + procs[:1]:

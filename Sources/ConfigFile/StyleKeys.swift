@@ -23,7 +23,7 @@ enum StyleKeys {
     /// `style_ratio` when `"style_weight": "auto"` comes without one: the weighted style term
     /// this many times the content term on the first batch (chosen from sweeps with the
     /// ImageNet VGG16; docs/tuning.md).
-    static let defaultStyleRatio = 1.0
+    static let defaultStyleRatio = 1.5
 
     /// The keys a `{"sweep": […]}` may take (docs/tuning.md): every numeric hyper-parameter.
     static let sweepable: Set<String> = ["image_size", "style_size", "batch_size", "epochs", "max_images", "steps", "lr",

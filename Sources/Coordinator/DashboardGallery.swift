@@ -5,7 +5,7 @@ import JobStore
 // MARK: - Sweep galleries
 
 extension DashboardPage {
-    /// One trial of a sweep: its job and its latest validation point, if any.
+    /// One trial of a sweep: its job and the validation point of its model (`TradeOff.modelPoint`), if any.
     struct Trial {
         var job: JobStatus
         var latest: ValidationPoint?
@@ -23,7 +23,7 @@ extension DashboardPage {
         for j in jobs {
             guard let group = j.group else { continue }
             if trials[group] == nil { order.append(group) }
-            trials[group, default: []].append(Trial(job: j, latest: validation[j.id]?.max { $0.step < $1.step }))
+            trials[group, default: []].append(Trial(job: j, latest: TradeOff.modelPoint(validation[j.id] ?? [], earlyStopped: j.stopReason != nil)))
         }
         return order.map { ($0, trials[$0] ?? []) }
     }

@@ -9,6 +9,14 @@ import Foundation
 /// are finite and positive (NaN, ±infinity, zero and negative values are left out, neither on
 /// the front nor dominating anyone; a log–log plot could not place them either).
 public enum TradeOff {
+    /// The validation point that stands for a trial's model: the latest one, or for a job that
+    /// early stopping ended (its model is the best checkpoint's) the one with the lowest
+    /// weighted total, the earliest on a tie — the `EarlyStopping.best` rule.
+    public static func modelPoint(_ points: [ValidationPoint], earlyStopped: Bool) -> ValidationPoint? {
+        guard earlyStopped else { return points.max { $0.step < $1.step } }
+        return points.filter { $0.total.isFinite }.min { ($0.total, $0.step) < ($1.total, $1.step) }
+    }
+
     /// True when `content` and `style` can be compared and plotted on log axes.
     public static func isUsable(content: Double, style: Double) -> Bool {
         content.isFinite && style.isFinite && content > 0 && style > 0

@@ -47,7 +47,7 @@ struct Gallery: AsyncParsableCommand {
 
     // MARK: - Data
 
-    /// One trial: its job, latest preview (decoded) and latest validation point.
+    /// One trial: its job, latest preview (decoded) and the validation point of its model (`TradeOff.modelPoint`).
     struct Trial {
         var job: JobStatus
         var preview: RGBImage?
@@ -73,7 +73,7 @@ struct Gallery: AsyncParsableCommand {
                     printErr("job \(job.id) (\(Sanitize.oneLine(job.name))): \(error); shown without a preview")
                 }
             }
-            trial.latest = try await client.job(id: job.id).validation.max { $0.step < $1.step }
+            trial.latest = TradeOff.modelPoint(try await client.job(id: job.id).validation, earlyStopped: job.stopReason != nil)
             trials.append(trial)
         }
         if trials.allSatisfy({ $0.preview == nil && $0.latest == nil }) {

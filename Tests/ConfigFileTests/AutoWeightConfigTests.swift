@@ -16,7 +16,7 @@ final class AutoWeightConfigTests: ConfigFolderTestCase {
                         {"name": "d", "image": "styles/wave.png", "style_ratio": {"sweep": [0.5, 2]}}]}
             """)
         let byName = Dictionary(uniqueKeysWithValues: config.styles.map { ($0.name, $0.config) })
-        XCTAssertNotNil(byName["a"]?.styleRatio)
+        XCTAssertEqual(byName["a"]?.styleRatio, 1.5, "the default ratio (docs/tuning.md)")
         XCTAssertEqual(byName["b"]?.styleRatio, 4)
         XCTAssertNil(byName["c"]?.styleRatio)
         XCTAssertEqual(byName["c"]?.styleWeight, 3e4)

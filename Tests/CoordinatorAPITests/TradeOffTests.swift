@@ -52,4 +52,18 @@ final class TradeOffTests: XCTestCase {
         let front = TradeOff.paretoFront(many)
         XCTAssertEqual(front.filter { $0 }.count, 50_000, "a strict trade-off: every point and its duplicates on the front")
     }
+
+    func testAnEarlyStoppedTrialIsPlacedAtTheStepOfItsModel() {
+        func point(_ step: Int, _ total: Double) -> ValidationPoint {
+            ValidationPoint(step: step, content: total, style: total / 2, contentWeighted: total / 2, styleWeighted: total / 2)
+        }
+        // Given points whose best (lowest weighted total) is not the latest, with a tie and a NaN
+        let points = [point(50, 9), point(100, 4), point(150, 6), point(200, 4), point(250, .nan)]
+        // Then a running or finished trial is at its latest point, an early-stopped one at its
+        // model's: the lowest total, the earliest on a tie (EarlyStopping.best)
+        XCTAssertEqual(TradeOff.modelPoint(points, earlyStopped: false)?.step, 250)
+        XCTAssertEqual(TradeOff.modelPoint(points, earlyStopped: true)?.step, 100)
+        XCTAssertNil(TradeOff.modelPoint([], earlyStopped: true))
+        XCTAssertNil(TradeOff.modelPoint([point(10, .infinity)], earlyStopped: true))
+    }
 }
