@@ -18,6 +18,9 @@ import NSTModel
 /// default one, or the workers' own folders when it serves none). Loading reports every problem
 /// at once, each with its JSON path: `styles[3].image: file not found: configs/styles/wave.png`.
 public struct StylesConfig: Sendable {
+    /// The `style_ratio` of `"style_weight": "auto"` when a config gives none.
+    public static let defaultStyleRatio = StyleKeys.defaultStyleRatio
+
     /// The `defaults.dataset` name, if any (each style's `config.dataset` is what is submitted).
     public var dataset: String?
     /// The styles in file order.

@@ -26,7 +26,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Adam learning rate (the demo's default is 5× the seed's, so that a few steps show a style).") var lr = 5e-3
     @Option(name: .customLong("checkpoint-every")) var checkpointEvery = 20
     @Option(name: .customLong("content-weight"), help: "Default: the config's.") var contentWeight: Double?
-    @Option(name: .customLong("style-weight"), help: "Default: the config's.") var styleWeight: Double?
+    @Option(name: .customLong("style-weight"),
+            help: "A number, or auto: each style's weight chosen on its first batch so that the style term is 1.5× the content term, whatever the VGG16 (docs/tuning.md). Default: the config's.")
+    var styleWeight: String?
     @Option(help: "Coordinator port (default: a free one).") var port: Int?
     @Option(name: .customLong("sheet-size"), help: "Side of each contact-sheet tile.") var sheetSize = 192
     @OptionGroup var vgg: VGGOptions
@@ -35,6 +37,9 @@ struct Demo: AsyncParsableCommand {
         guard (1...16).contains(workers) else { throw ValidationError("--workers must be 1…16") }
         if let imageSize, imageSize < 16 || imageSize % 4 != 0 { throw ValidationError("--image-size must be a multiple of 4, at least 16") }
         guard timeBudget.isFinite, timeBudget >= 30 else { throw ValidationError("--time-budget must be at least 30 seconds") }
+        if let styleWeight, styleWeight != "auto", !(Double(styleWeight).map { $0.isFinite && $0 >= 0 } ?? false) {
+            throw ValidationError("--style-weight must be a non-negative number or auto, got \(Sanitize.oneLine(styleWeight, limit: 40))")
+        }
         guard (steps ?? 1) >= 1, batchSize >= 1, lr > 0, checkpointEvery >= 1, styleSize >= 16 else {
             throw ValidationError("--steps, --batch-size, --checkpoint-every must be positive and --style-size at least 16")
         }
@@ -45,6 +50,9 @@ struct Demo: AsyncParsableCommand {
         let state = URL(fileURLWithPath: stateDir, isDirectory: true).standardizedFileURL
         let styleCount = try loadStyles(size: 64, steps: 1).count
         let sizing = choosePlan(jobs: styleCount)
+        if styleWeight == "auto" {
+            printOut("style weight: auto, chosen by each job on its first batch (style ratio \(String(format: "%g", StylesConfig.defaultStyleRatio)))")
+        }
         if plan { return }
         try DemoFolder.prepare(state)
         let vggArgs = resolveVGG()
@@ -171,7 +179,12 @@ struct Demo: AsyncParsableCommand {
             s.config.dataset = nil  // the demo's coordinator serves none: its workers use --dataset
             s.config.validationImages = 0  // its 24 images all train (the plan timed steps without validation)
             if let contentWeight { s.config.contentWeight = contentWeight }
-            if let styleWeight { s.config.styleWeight = styleWeight }
+            if styleWeight == "auto" {
+                s.config.styleRatio = StylesConfig.defaultStyleRatio
+            } else if let weight = styleWeight.flatMap(Double.init) {
+                s.config.styleWeight = weight
+                s.config.styleRatio = nil
+            }
             return s
         }
     }

@@ -63,4 +63,19 @@ final class DemoPlanTests: XCTestCase {
         XCTAssertLessThanOrEqual(tight.steps, loose.steps)
         XCTAssertLessThan(tight.steps, 400)
     }
+
+    func testAutoStyleWeightIsSaidAndABadWeightIsRefused() throws {
+        let (_, _, out) = try plan(["--image-size", "16", "--steps", "2", "--style-weight", "auto"])
+        XCTAssertTrue(out.contains("style weight: auto, chosen by each job on its first batch (style ratio 1.5)"), out)
+        let bin = try Cluster.binDirectory().appendingPathComponent("orchestrator")
+        let logs = FileManager.default.temporaryDirectory.appendingPathComponent("demo-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: logs) }
+        for bad in ["heavy", "-1", "nan"] {
+            let r = try runCommand(bin, ["demo", "--plan", "--style-weight=\(bad)"], environment: ProcessInfo.processInfo.environment,
+                                   logDir: logs)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("--style-weight must be a non-negative number or auto, got \(bad)"), r.stderr)
+        }
+    }
 }
