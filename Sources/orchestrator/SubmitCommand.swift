@@ -61,13 +61,14 @@ struct Submit: AsyncParsableCommand {
     /// The `--dry-run` table: one row per job, sweeps' params shown.
     static func plan(_ styles: StylesConfig) -> String {
         func number(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e5 ? String(Int64(x)) : String(format: "%g", x) }
-        var rows = [["NAME", "GROUP", "PARAMS", "IMAGE", "SIZE", "BATCH", "STEPS", "LR", "CONTENT_W", "STYLE_W", "VALIDATION"]]
+        var rows = [["NAME", "GROUP", "PARAMS", "IMAGE", "SIZE", "BATCH", "STEPS", "LR", "CONTENT_W", "STYLE_W", "VALIDATION", "INIT"]]
         for style in styles.styles {
             let c = style.config
             rows.append([c.name, c.group ?? "-", StatusTable.params(c.params), style.imagePath,
                          "\(c.imageSize)", "\(c.batchSize)", c.steps.map(String.init) ?? "\(c.epochs) epoch(s)",
-                         number(c.lr), number(c.contentWeight), number(c.styleWeight),
-                         c.validationImages == 0 ? "off" : "\(c.validationImages)" + (c.earlyStop.map { ", stop after \($0.patience)" } ?? "")])
+                         number(c.lr), number(c.contentWeight), c.styleRatio.map { "auto (ratio \(number($0)))" } ?? number(c.styleWeight),
+                         c.validationImages == 0 ? "off" : "\(c.validationImages)" + (c.earlyStop.map { ", stop after \($0.patience)" } ?? ""),
+                         c.initFrom ?? "-"])
         }
         var out = StatusTable.columns(rows).map { $0 + "\n" }.joined()
         let groups = Set(styles.styles.compactMap(\.config.group)).count

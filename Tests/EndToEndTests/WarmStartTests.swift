@@ -56,9 +56,16 @@ final class WarmStartTests: XCTestCase {
             ("direct", 21, ["init": "job:1", "priority": 2]),
             ("near", 22, ["init": "nearest", "priority": 1]),
         ], steps: 4, file: "second.json")
+        // (the dry run shows what each job will do)
+        let dry = try cluster.cli(["submit", second.path, "--dry-run"])
+        XCTAssertEqual(dry.status, 0, dry.stderr)
+        let rows = dry.stdout.split(separator: "\n")
+        XCTAssertTrue(rows.contains { $0.hasPrefix("auto ") && $0.contains("auto (ratio 2)") }, dry.stdout)
+        XCTAssertTrue(rows.contains { $0.hasPrefix("direct ") && $0.hasSuffix("job:1") }, dry.stdout)
+        XCTAssertTrue(rows.contains { $0.hasPrefix("near ") && $0.hasSuffix("nearest") }, dry.stdout)
         try cluster.submit(second)
-        let rows = try cluster.waitForAllFinished(timeout: 120)
-        XCTAssertEqual(rows.map(\.state), Array(repeating: "succeeded", count: 5), worker.stderr)
+        let finished = try cluster.waitForAllFinished(timeout: 120)
+        XCTAssertEqual(finished.map(\.state), Array(repeating: "succeeded", count: 5), worker.stderr)
         let jobs = try choices(cluster)
         let out = try cluster.fetchAll()
 
