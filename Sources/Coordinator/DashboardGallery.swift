@@ -114,18 +114,47 @@ extension DashboardPage {
         let front = TradeOff.paretoFront(losses)
         let path = TradeOff.frontPath(losses).map { String(format: "%.1f,%.1f", x(losses[$0].content), y(losses[$0].style)) }
         svg += "<polyline class=\"front\" points=\"\(path.joined(separator: " "))\"><title>Pareto front</title></polyline>"
+        var placed: [LabelBox] = []
         for (k, s) in shown.enumerated() {
             let cx = x(s.point.content), cy = y(s.point.style)
             let title = String(format: "%@: content %.4g, style %.4g (unweighted) at step %d%@", escape(s.job.name),
                                s.point.content, s.point.style, s.point.step, front[k] ? ", on the Pareto front" : "")
             svg += String(format: "<circle class=\"trial%@\" cx=\"%.1f\" cy=\"%.1f\" r=\"%@\" data-job=\"%lld\"><title>%@</title></circle>",
                           front[k] ? " front" : "", cx, cy, front[k] ? "4.5" : "3.5", s.job.id, title)
-            // Labels right of their point, or left of it near the right edge.
-            let anchor = cx > w - right - 80 ? "end" : "start"
+            let label = LabelBox.place(name: s.job.name, x: cx, y: cy, within: (left, w - right), avoiding: &placed)
             svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%@\" class=\"point-label%@\">%@</text>",
-                          anchor == "end" ? cx - 7 : cx + 7, cy - 5, anchor, front[k] ? " front" : "", escape(s.job.name))
+                          label.textX, label.textY, label.end ? "end" : "start", front[k] ? " front" : "", escape(s.job.name))
         }
         return svg + "</svg>"
+    }
+
+    /// Where a point's label goes: right of the point and above it, else below it, else left
+    /// (above, then below), whichever first overlaps no label placed before (10 px text, about
+    /// 6 px a character); the first try when all overlap. Labels left of a point near the right
+    /// edge start on the left.
+    struct LabelBox {
+        var x0, y0, x1, y1: Double
+        var textX, textY: Double
+        var end: Bool
+
+        func overlaps(_ o: LabelBox) -> Bool { x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1 }
+
+        static func place(name: String, x: Double, y: Double, within: (Double, Double), avoiding placed: inout [LabelBox]) -> LabelBox {
+            let width = 6.0 * Double(min(name.count, 40)), height = 11.0
+            let rightFirst = x + 7 + width <= within.1 || x - 7 - width < within.0
+            let sides = rightFirst ? [false, true] : [true, false]
+            var tries: [LabelBox] = []
+            for end in sides {
+                for baseline in [y - 5, y + 13] {
+                    let x0 = end ? x - 7 - width : x + 7
+                    tries.append(LabelBox(x0: x0, y0: baseline - 9, x1: x0 + width, y1: baseline - 9 + height,
+                                          textX: end ? x - 7 : x + 7, textY: baseline, end: end))
+                }
+            }
+            let chosen = tries.first { t in !placed.contains { $0.overlaps(t) } } ?? tries[0]
+            placed.append(chosen)
+            return chosen
+        }
     }
 
     // MARK: - Style

@@ -369,6 +369,37 @@ final class DashboardTests: XCTestCase {
         XCTAssertEqual(count("<circle class=\"trial", in: waiting), 0)
     }
 
+    func testLabelsOfNearbyPointsDoNotOverlap() throws {
+        // Given three trials whose points nearly coincide (as the udnie sweep's lightest did)
+        let jobs = (1...3).map { trial(Int64($0), "udnie-\($0)", group: "udnie", params: ["style_weight": Double($0)]) }
+        let validation: [Int64: [ValidationPoint]] = [
+            1: [point(10, content: 1.26e5, style: 2.91e5)],
+            2: [point(10, content: 1.32e5, style: 2.82e5)],
+            3: [point(10, content: 1.19e5, style: 2.18e5)],
+        ]
+        let page = DashboardPage.render(.init(jobs: jobs, losses: [:], validation: validation, now: Date(timeIntervalSince1970: 0)))
+
+        // Then their labels sit in boxes that do not overlap (10 px text, about 6 px a character)
+        let labels = page.components(separatedBy: "<text x=\"").dropFirst().compactMap { part -> (Double, Double, Bool, String)? in
+            guard part.contains("class=\"point-label") else { return nil }
+            let numbers = part.split(separator: "\"")
+            guard let x = Double(numbers[0]), let y = Double(numbers[2]),
+                  let name = part.split(separator: ">").dropFirst().first?.split(separator: "<").first else { return nil }
+            return (x, y, part.contains("text-anchor=\"end\""), String(name))
+        }
+        XCTAssertEqual(labels.map(\.3).sorted(), ["udnie-1", "udnie-2", "udnie-3"])
+        let boxes = labels.map { l -> (Double, Double, Double, Double) in
+            let w = 6.0 * Double(l.3.count)
+            return (l.2 ? l.0 - w : l.0, l.1 - 9, l.2 ? l.0 : l.0 + w, l.1 + 2)
+        }
+        for i in boxes.indices {
+            for j in boxes.indices where j > i {
+                let (a, b) = (boxes[i], boxes[j])
+                XCTAssertFalse(a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3, "\(labels[i].3) and \(labels[j].3) overlap: \(a) \(b)")
+            }
+        }
+    }
+
     func testTheGalleryEscapesHostileGroupsNamesAndParams() {
         // Names and groups are validated on submit; hostile ones can only reach the renderer directly.
         let hostile = "<script>alert('x')</script>"
