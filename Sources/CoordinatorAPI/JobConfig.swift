@@ -212,6 +212,9 @@ extension JobConfig {
         if let r = styleRatio, !(r.isFinite && r > 0 && r <= JobLimits.maxStyleRatio) {
             out.append("style_ratio: must be a number above 0 and at most \(Int(JobLimits.maxStyleRatio)), got \(r)")
         }
+        if styleRatio != nil && contentWeight == 0 {
+            out.append("style_weight: \"auto\" sets it relative to the content term, so content_weight must be above 0")
+        }
         if let i = initFrom, InitSource(i) == nil {
             out.append("init: expected \"nearest\" or \"job:ID\" (a job id), got \"\(Self.shown(i))\"")
         }

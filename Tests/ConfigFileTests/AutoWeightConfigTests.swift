@@ -35,8 +35,11 @@ final class AutoWeightConfigTests: ConfigFolderTestCase {
                         {"name": "b", "image": "styles/wave.png", "style_weight": "automatic"},
                         {"name": "c", "image": "styles/wave.png", "style_weight": "auto", "style_ratio": 0},
                         {"name": "d", "image": "styles/wave.png", "style_weight": "auto", "style_ratio": 1e7},
-                        {"name": "e", "image": "styles/wave.png", "style_ratio": {"sweep": [1, 2]}}]}
+                        {"name": "e", "image": "styles/wave.png", "style_ratio": {"sweep": [1, 2]}},
+                        {"name": "f", "image": "styles/wave.png", "style_weight": "auto", "content_weight": 0}]}
             """)
+        XCTAssertTrue(found.contains("styles[5]: style_weight: \"auto\" sets it relative to the content term, so content_weight must be above 0"),
+                      "\(found)")
         XCTAssertTrue(found.contains("styles[0].style_ratio: needs \"style_weight\": \"auto\" (here or in defaults)"), "\(found)")
         XCTAssertTrue(found.contains { $0.hasPrefix("styles[1].style_weight: must be a non-negative number or \"auto\", got \"automatic\"") }, "\(found)")
         XCTAssertTrue(found.contains { $0.hasPrefix("styles[2].style_ratio: must be a number above 0") }, "\(found)")
