@@ -369,6 +369,19 @@ final class DashboardTests: XCTestCase {
         XCTAssertEqual(count("<circle class=\"trial", in: waiting), 0)
     }
 
+    func testAnEarlyStoppedTrialIsPlottedAtItsModelsStep() {
+        // Given a trial that early stopping ended at step 350 with the model of step 250
+        var stopped = trial(1, "wave-1", group: "wave", params: ["style_weight": 1], state: .succeeded, step: 350)
+        stopped.stopReason = "early-stopped at step 350 (best step 250)"
+        let running = trial(2, "wave-2", group: "wave", params: ["style_weight": 2])
+        let points = [point(250, content: 1e5, style: 2e5), point(300, content: 1.1e5, style: 2.1e5), point(350, content: 1.2e5, style: 2.05e5)]
+        let page = DashboardPage.render(.init(jobs: [stopped, running], losses: [:], validation: [1: points, 2: points],
+                                              now: Date(timeIntervalSince1970: 0)))
+        // Then its point is the best step's (its model), the running trial's its latest
+        XCTAssertTrue(page.contains("<title>wave-1: content 1e+05, style 2e+05 (unweighted) at step 250"), page)
+        XCTAssertTrue(page.contains("<title>wave-2: content 1.2e+05, style 2.05e+05 (unweighted) at step 350"), page)
+    }
+
     func testLabelsOfNearbyPointsDoNotOverlap() throws {
         // Given three trials whose points nearly coincide (as the udnie sweep's lightest did)
         let jobs = (1...3).map { trial(Int64($0), "udnie-\($0)", group: "udnie", params: ["style_weight": Double($0)]) }
