@@ -43,11 +43,7 @@ extension JobDriver {
                     images.append((k, style))
                     continue
                 }
-                let (setback, news) = await withKeepAlive {
-                    await self.download(k.styleSHA256, to: url, what: "style image of job \(k.jobID)", size: Self.maxStyleImageBytes)
-                }
-                if let news { return .failure(.stale(news)) }
-                if let setback { return .failure(setback) }
+                if let setback = await fetch(k.styleSHA256, to: url, what: "style image of job \(k.jobID)", size: Self.maxStyleImageBytes) { return .failure(setback) }
                 images.append((k, url))
             }
             let size = c.styleSize, files = images
@@ -79,11 +75,7 @@ extension JobDriver {
             Log.info("\(label): init nearest: Gram distances \(list)")
         }
         let model = jobDir.appendingPathComponent("init-model.safetensors")
-        let (setback, news) = await withKeepAlive {
-            await self.download(chosen.model.sha256, to: model, what: "model of job \(chosen.jobID)", size: chosen.model.size)
-        }
-        if let news { return .failure(.stale(news)) }
-        if let setback { return .failure(setback) }
+        if let setback = await fetch(chosen.model.sha256, to: model, what: "model of job \(chosen.jobID)", size: chosen.model.size) { return .failure(setback) }
         do { _ = try TransformerNet(contentsOf: model) } catch {
             return .failure(.rejected("init: the model of job \(chosen.jobID) does not load as a TransformerNet: \(error)"))
         }

@@ -176,19 +176,11 @@ final class JobDriver {
         }
         let c = lease.config
         let style = jobDir.appendingPathComponent("style-image")
-        let (styleSetback, news) = await withKeepAlive {
-            await self.download(c.styleSHA256, to: style, what: "style image", size: Self.maxStyleImageBytes)
-        }
-        if let news { return .failure(.stale(news)) }
-        if let styleSetback { return .failure(styleSetback) }
+        if let setback = await fetch(c.styleSHA256, to: style, what: "style image", size: Self.maxStyleImageBytes) { return .failure(setback) }
         var checkpointFile: URL?
         if let ck = lease.checkpoint {
             let url = jobDir.appendingPathComponent("resume-\(ck.step).safetensors")
-            let (setback, news) = await withKeepAlive {
-                await self.download(ck.sha256, to: url, what: "checkpoint at step \(ck.step)", size: max(0, ck.size))
-            }
-            if let news { return .failure(.stale(news)) }
-            if let setback { return .failure(setback) }
+            if let setback = await fetch(ck.sha256, to: url, what: "checkpoint at step \(ck.step)", size: max(0, ck.size)) { return .failure(setback) }
             checkpointFile = url
         }
         // Early stopping's best weights, when an earlier attempt's best checkpoint is not the one resumed from.
@@ -198,11 +190,7 @@ final class JobDriver {
                 bestWeights = (best.step, checkpointFile)
             } else if best.step < (lease.checkpoint?.step ?? 0) {
                 let url = jobDir.appendingPathComponent("best-\(best.step).safetensors")
-                let (setback, news) = await withKeepAlive {
-                    await self.download(best.sha256, to: url, what: "best checkpoint at step \(best.step)", size: max(0, best.size))
-                }
-                if let news { return .failure(.stale(news)) }
-                if let setback { return .failure(setback) }
+                if let setback = await fetch(best.sha256, to: url, what: "best checkpoint at step \(best.step)", size: max(0, best.size)) { return .failure(setback) }
                 bestWeights = (best.step, url)
             }
         }
@@ -265,11 +253,7 @@ final class JobDriver {
                 return .failure(.refused("cannot create the cache: \(error)"))
             }
             Log.info("\(label): downloading the coordinator's VGG16 weights (\(weights.size >> 20) MiB) into \(file.path)")
-            let (setback, news) = await withKeepAlive {
-                await self.download(weights.sha256, to: file, what: "VGG16 weights", size: weights.size)
-            }
-            if let news { return .failure(.stale(news)) }
-            if let setback { return .failure(setback) }
+            if let setback = await fetch(weights.sha256, to: file, what: "VGG16 weights", size: weights.size) { return .failure(setback) }
         }
         do {
             let vgg = try VGG16(contentsOf: file)
@@ -284,6 +268,14 @@ final class JobDriver {
 
     /// The largest style image a worker downloads (the coordinator's own limit is lower).
     static let maxStyleImageBytes: Int64 = 256 << 20
+
+    /// `download` while keep-alive heartbeats go out (`withKeepAlive`); the setback, or
+    /// `.stale` when a keep-alive learned that the job is cancelled or its lease gone; nil when done.
+    func fetch(_ sha256: String, to url: URL, what: String, size: Int64) async -> Setback? {
+        let (setback, news) = await withKeepAlive { await self.download(sha256, to: url, what: what, size: size) }
+        if let news { return .stale(news) }
+        return setback
+    }
 
     /// Downloads a verified artifact, retrying while the coordinator is unreachable and up to
     /// three times on a checksum mismatch; nil when done.
